@@ -30,7 +30,9 @@ pub enum Error {
         source: io::Error,
     },
     /// A byte range that lies outside the value it was asked of.
-    #[error("byte range {start}..{end} is past the end of {path} ({size} bytes): the file is truncated")]
+    #[error(
+        "byte range {start}..{end} is past the end of {path} ({size} bytes): the file is truncated"
+    )]
     RangeOutOfBounds {
         /// The file or key.
         path: String,
@@ -309,9 +311,18 @@ mod tests {
     #[test]
     fn reads_whole_values_and_ranges() {
         let (_dir, store) = store_with(&[("d/abc", b"0123456789")]);
-        assert_eq!(store.read(b"d/abc", None).unwrap().unwrap(), &b"0123456789"[..]);
-        assert_eq!(store.read(b"d/abc", Some(2..5)).unwrap().unwrap(), &b"234"[..]);
-        assert_eq!(store.read(b"d/abc", Some(10..10)).unwrap().unwrap(), &b""[..]);
+        assert_eq!(
+            store.read(b"d/abc", None).unwrap().unwrap(),
+            &b"0123456789"[..]
+        );
+        assert_eq!(
+            store.read(b"d/abc", Some(2..5)).unwrap().unwrap(),
+            &b"234"[..]
+        );
+        assert_eq!(
+            store.read(b"d/abc", Some(10..10)).unwrap().unwrap(),
+            &b""[..]
+        );
     }
 
     #[test]
@@ -359,7 +370,10 @@ mod tests {
         store.insert(&b"b"[..], &b"x"[..]);
         assert_eq!(store.read(b"a/1", Some(1..3)).unwrap().unwrap(), &b"el"[..]);
         assert!(store.read(b"zz", None).unwrap().is_none());
-        assert_eq!(store.list_prefix(b"a/").unwrap(), vec![b"a/1".to_vec(), b"a/2".to_vec()]);
+        assert_eq!(
+            store.list_prefix(b"a/").unwrap(),
+            vec![b"a/1".to_vec(), b"a/2".to_vec()]
+        );
         assert!(matches!(
             store.read(b"a/1", Some(4..6)),
             Err(Error::RangeOutOfBounds { size: 5, .. })
