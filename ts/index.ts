@@ -8,6 +8,44 @@
  */
 import { native } from './native.js';
 
+export {
+  AbortError,
+  AlreadyExistsError,
+  CorruptCheckpointError,
+  InvalidArgumentError,
+  KeyNotFoundError,
+  NoEntryError,
+  NotFoundError,
+  OrbaxError,
+  StepAlreadyExistsError,
+  UnsupportedFormatError,
+  UnsupportedTypeError,
+} from './errors.js';
+export { DTYPES, type DType, type TypedArrayOf, type AnyTypedArray, itemSize } from './tree/dtypes.js';
+export { array, isNdArray, type NdArray, ShapeDtypeStruct } from './tree/ndarray.js';
+export { astype, bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './tree/convert.js';
+export { PLACEHOLDER, type PathKey, type PyTree, type Scalar } from './tree/pytree.js';
+export type {
+  ArrayMetadata,
+  ScalarMetadata,
+  ShardingMetadata,
+  StepMetadata,
+  StorageMetadata,
+  StringMetadata,
+  TreeMetadata,
+  ValueMetadata,
+} from './metadata/types.js';
+export { CheckpointReader, type LeafInfo, type ReadArrayOptions, type SliceSpec } from './restore/checkpointReader.js';
+export { PyTreeCheckpointer, type PyTreeRestoreOptions } from './checkpointers/pyTreeCheckpointer.js';
+export { StandardCheckpointer, type StandardRestoreOptions } from './checkpointers/standardCheckpointer.js';
+
+/** Opens an item directory for lazy browsing: leaf metadata first, array data on demand. */
+export async function openCheckpoint(directory: string): Promise<import('./restore/checkpointReader.js').CheckpointReader> {
+  const { CheckpointReader } = await import('./restore/checkpointReader.js');
+  const { finalizedCheckpointPath } = await import('./checkpointers/checkpointPath.js');
+  return CheckpointReader.open(await finalizedCheckpointPath(directory));
+}
+
 /** Version of the native core that was loaded. */
 export function nativeVersion(): string {
   return native.nativeVersion();

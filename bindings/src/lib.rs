@@ -1,5 +1,9 @@
 //! The napi-rs crate of orbax-ts: one module per concept, only conversions and async glue.
 
+pub mod errors;
+pub mod item;
+pub mod metadata;
+
 use napi_derive::napi;
 
 /// The version of the native core, to check that the loader found the right binary.

@@ -1,0 +1,83 @@
+/** `PyTreeCheckpointer`: a synchronous checkpointer of PyTrees with arrays, scalars and strings. */
+import { z } from 'zod';
+
+import { InvalidArgumentError } from '../errors.js';
+import type { StepMetadata, TreeMetadata } from '../metadata/types.js';
+import { readStepMetadata } from '../metadata/stepMetadata.js';
+import { CheckpointReader } from '../restore/checkpointReader.js';
+import { type IntScalars, metadataTree, restoreTree } from '../restore/restoreTree.js';
+import type { PyTree } from '../tree/pytree.js';
+import { finalizedCheckpointPath } from './checkpointPath.js';
+
+/** Restore arguments of the PyTree handler (Python `args.PyTreeRestore`). */
+export interface PyTreeRestoreOptions {
+  /** Target tree: its structure and leaves (NdArray / ShapeDtypeStruct / scalars) shape the result. */
+  item?: unknown;
+  /** Restore only the paths of `item`. */
+  partialRestore?: boolean;
+  /** Integer scalars as `bigint` (default) or `number`. */
+  intScalars?: IntScalars;
+  /** GiB decoded at once (Orbax `restore_concurrent_gb`). */
+  restoreConcurrentGb?: number;
+}
+
+const restoreOptionsSchema = z
+  .object({
+    item: z.unknown().optional(),
+    partialRestore: z.boolean().optional(),
+    intScalars: z.enum(['bigint', 'number']).optional(),
+    restoreConcurrentGb: z.number().positive().optional(),
+  })
+  .loose();
+
+/** Validates an options object with zod, throwing an {@link InvalidArgumentError}. */
+export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value ?? {});
+  if (!result.success) {
+    throw new InvalidArgumentError(`Invalid ${what}: ${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
+
+/** Reads the item metadata tree of a PyTree item directory. */
+export async function readTreeMetadata(directory: string): Promise<TreeMetadata> {
+  const reader = await CheckpointReader.open(directory);
+  return Object.freeze({
+    tree: metadataTree(reader),
+    customMetadata: reader.customMetadata,
+    useZarr3: reader.useZarr3,
+    useOcdbt: reader.useOcdbt,
+  });
+}
+
+/** Mirrors `ocp.PyTreeCheckpointer` (restore side). */
+export class PyTreeCheckpointer {
+  /**
+   * Restores the tree at `directory`. Without `item` the structure comes from `_METADATA`
+   * (tuples come back as arrays, Python scalars as `number`/`bigint`/`boolean`).
+   */
+  async restore(directory: string, args?: PyTreeRestoreOptions): Promise<PyTree> {
+    const opts = parseOptions(restoreOptionsSchema, args, 'PyTree restore arguments');
+    const path = await finalizedCheckpointPath(directory);
+    const reader = await CheckpointReader.open(path);
+    return restoreTree(reader, {
+      ...(opts.item !== undefined ? { target: opts.item } : {}),
+      ...(opts.partialRestore !== undefined ? { partial: opts.partialRestore } : {}),
+      ...(opts.intScalars !== undefined ? { intScalars: opts.intScalars } : {}),
+      ...(opts.restoreConcurrentGb !== undefined ? { concurrentGb: opts.restoreConcurrentGb } : {}),
+    });
+  }
+
+  /** The step metadata of `directory`; `itemMetadata` is the tree of leaf metadata. Reads no array data. */
+  async metadata(directory: string): Promise<StepMetadata<TreeMetadata>> {
+    const path = await finalizedCheckpointPath(directory);
+    return readStepMetadata(path, await readTreeMetadata(path));
+  }
+
+  /** Nothing to release; present for parity with Orbax. */
+  async close(): Promise<void> {}
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
