@@ -39,3 +39,16 @@ test('inspect of a missing path exits 1 with a typed error', async (t) => {
   const error = await t.throwsAsync(run(process.execPath, [cli, 'inspect', '/no/such/dir']));
   t.regex((error as Error & { stderr: string }).stderr, /NotFoundError \[ENOENT\]: Checkpoint at \/no\/such\/dir not found\./);
 });
+
+test('the demo trains, checkpoints every 10 steps keeping 3, and restores exactly', async (t) => {
+  const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'orbax-ts-demo-test-'));
+  try {
+    const { stdout } = await run(process.execPath, [join(process.cwd(), 'dist', 'examples', 'train.js'), dir]);
+    t.regex(stdout, /kept steps 30, 40, 50; restored step 50: w 2\.99\d\d, b -1\.98\d\d \(exact\)/);
+    t.deepEqual((await readdir(dir)).sort(), ['30', '40', '50']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

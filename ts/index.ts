@@ -36,8 +36,16 @@ export type {
   ValueMetadata,
 } from './metadata/types.js';
 export { CheckpointReader, type LeafInfo, type ReadArrayOptions, type SliceSpec } from './restore/checkpointReader.js';
-export { PyTreeCheckpointer, type PyTreeRestoreOptions } from './checkpointers/pyTreeCheckpointer.js';
-export { StandardCheckpointer, type StandardRestoreOptions } from './checkpointers/standardCheckpointer.js';
+export {
+  PyTreeCheckpointer,
+  type PyTreeCheckpointerOptions,
+  type PyTreeRestoreOptions,
+  type PyTreeSaveOptions,
+} from './checkpointers/pyTreeCheckpointer.js';
+export type { SaveArgs } from './checkpointers/saveTree.js';
+export { scalar, type TypedScalar } from './tree/flatten.js';
+export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
+export { StandardCheckpointer, type StandardRestoreOptions, type StandardSaveOptions } from './checkpointers/standardCheckpointer.js';
 
 /** Opens an item directory for lazy browsing: leaf metadata first, array data on demand. */
 export async function openCheckpoint(directory: string): Promise<import('./restore/checkpointReader.js').CheckpointReader> {

@@ -3,6 +3,7 @@
 pub mod errors;
 pub mod item;
 pub mod metadata;
+pub mod save;
 
 use napi_derive::napi;
 

@@ -8,6 +8,42 @@ import { CheckpointReader } from '../restore/checkpointReader.js';
 import { type IntScalars, metadataTree, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
+import { saveTree } from './saveTree.js';
+
+/** Storage options of the PyTree handler (Python `PyTreeCheckpointHandler(...)`). */
+export interface PyTreeCheckpointerOptions {
+  /** Arrays in an OCDBT database (default) or as plain zarr directories. */
+  useOcdbt?: boolean;
+  /** zarr v3 (sharded, zstd level 3) instead of zarr v2 (zstd level 1). */
+  useZarr3?: boolean;
+  /** zstd-compress chunks (default true). */
+  useCompression?: boolean;
+}
+
+/** Options of {@link PyTreeCheckpointer.save}. */
+export interface PyTreeSaveOptions {
+  /** A tree of `SaveArgs` (`{ dtype?, chunkByteSize?, shardAxes? }`) mirroring the item. */
+  saveArgs?: unknown;
+  /** Replace an existing checkpoint at `directory`. */
+  force?: boolean;
+  /** `custom_metadata` of `_CHECKPOINT_METADATA` (JSON object). */
+  customMetadata?: Record<string, unknown>;
+  /** OCDBT target data file size in bytes (0 = unlimited), which also caps chunk sizes. */
+  ocdbtTargetDataFileSize?: number;
+}
+
+const constructorSchema = z
+  .object({ useOcdbt: z.boolean().optional(), useZarr3: z.boolean().optional(), useCompression: z.boolean().optional() })
+  .strict();
+
+const saveOptionsSchema = z
+  .object({
+    saveArgs: z.unknown().optional(),
+    force: z.boolean().optional(),
+    customMetadata: z.record(z.string(), z.unknown()).optional(),
+    ocdbtTargetDataFileSize: z.number().int().nonnegative().optional(),
+  })
+  .strict();
 
 /** Restore arguments of the PyTree handler (Python `args.PyTreeRestore`). */
 export interface PyTreeRestoreOptions {
@@ -50,8 +86,31 @@ export async function readTreeMetadata(directory: string): Promise<TreeMetadata>
   });
 }
 
-/** Mirrors `ocp.PyTreeCheckpointer` (restore side). */
+/** Mirrors `ocp.PyTreeCheckpointer`: a synchronous checkpointer of PyTrees. */
 export class PyTreeCheckpointer {
+  readonly #storage: Required<PyTreeCheckpointerOptions>;
+
+  constructor(opts: PyTreeCheckpointerOptions = {}) {
+    const parsed = parseOptions(constructorSchema, opts, 'PyTreeCheckpointer options');
+    this.#storage = { useOcdbt: parsed.useOcdbt ?? true, useZarr3: parsed.useZarr3 ?? false, useCompression: parsed.useCompression ?? true };
+  }
+
+  /**
+   * Saves `item` (arrays, scalars, strings, empty nodes) as the checkpoint `directory`,
+   * atomically; resolves once committed. The arrays' memory must not change until then.
+   */
+  async save(directory: string, item: unknown, opts?: PyTreeSaveOptions): Promise<void> {
+    const options = parseOptions(saveOptionsSchema, opts, 'PyTreeCheckpointer.save options');
+    await saveTree(directory, item, {
+      handler: 'pytree',
+      ...this.#storage,
+      ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
+      ...(options.force !== undefined ? { force: options.force } : {}),
+      ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
+      ...(options.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: options.ocdbtTargetDataFileSize } : {}),
+    });
+  }
+
   /**
    * Restores the tree at `directory`. Without `item` the structure comes from `_METADATA`
    * (tuples come back as arrays, Python scalars as `number`/`bigint`/`boolean`).

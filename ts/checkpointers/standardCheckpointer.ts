@@ -8,6 +8,22 @@ import { type IntScalars, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import { parseOptions, readTreeMetadata } from './pyTreeCheckpointer.js';
+import { saveTree } from './saveTree.js';
+
+/** Options of {@link StandardCheckpointer.save}. */
+export interface StandardSaveOptions {
+  /** A tree of `SaveArgs` (`{ dtype?, chunkByteSize?, shardAxes? }`) mirroring the state. */
+  saveArgs?: unknown;
+  /** Replace an existing checkpoint at `directory`. */
+  force?: boolean;
+  /** `custom_metadata` of `_CHECKPOINT_METADATA` (JSON object). */
+  customMetadata?: Record<string, unknown>;
+}
+
+const saveSchema = z
+  .object({ saveArgs: z.unknown().optional(), force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional() })
+  .strict();
+const constructorSchema = z.object({ useOcdbt: z.boolean().optional() }).strict();
 
 /** Options of {@link StandardCheckpointer.restore}. */
 export interface StandardRestoreOptions {
@@ -34,8 +50,32 @@ function isRestoreArgs(value: unknown): value is HasItem {
   return typeof value === 'object' && value !== null && value.constructor?.name === 'StandardRestore';
 }
 
-/** Mirrors `ocp.StandardCheckpointer` (restore side). */
+/** Mirrors `ocp.StandardCheckpointer`: PyTrees of arrays and scalars. */
 export class StandardCheckpointer {
+  readonly #useOcdbt: boolean;
+
+  constructor(opts: { useOcdbt?: boolean } = {}) {
+    this.#useOcdbt = parseOptions(constructorSchema, opts, 'StandardCheckpointer options').useOcdbt ?? true;
+  }
+
+  /**
+   * Saves `state` (arrays and scalars; strings are refused, as Orbax refuses them) as the
+   * checkpoint `directory`. Resolves once the checkpoint is committed; the arrays' memory must
+   * not change until then.
+   */
+  async save(directory: string, state: unknown, opts?: StandardSaveOptions): Promise<void> {
+    const options = parseOptions(saveSchema, opts, 'StandardCheckpointer.save options');
+    await saveTree(directory, state, {
+      handler: 'standard',
+      useOcdbt: this.#useOcdbt,
+      useZarr3: false,
+      useCompression: true,
+      ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
+      ...(options.force !== undefined ? { force: options.force } : {}),
+      ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
+    });
+  }
+
   /**
    * Restores the tree at `directory`. With `target` (a tree of NdArray / ShapeDtypeStruct /
    * metadata / scalar leaves, or a `StandardRestore`), the result has the target's structure and

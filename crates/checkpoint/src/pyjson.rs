@@ -39,6 +39,50 @@ impl PyValue {
     }
 }
 
+impl PyValue {
+    /// Decodes the tagged form the TypeScript layer sends (it alone knows whether a JS number
+    /// is a Python int or float): `["n"]`, `["b", true]`, `["i", "123"]`, `["f", "1e-05"]`
+    /// (any string `f64::from_str` reads, incl. `NaN`, `Infinity`), `["s", "text"]`,
+    /// `["l", [..]]`, `["d", [["key", value], ..]]`.
+    pub fn from_tagged(value: &serde_json::Value) -> Result<PyValue, String> {
+        use serde_json::Value as J;
+        let items = value
+            .as_array()
+            .ok_or_else(|| format!("not a tagged value: {value}"))?;
+        let tag = items.first().and_then(J::as_str).unwrap_or("");
+        let arg = items.get(1);
+        let bad = || format!("malformed tagged value {value}");
+        Ok(match (tag, arg) {
+            ("n", None) => PyValue::None,
+            ("b", Some(J::Bool(b))) => PyValue::Bool(*b),
+            ("i", Some(J::String(digits))) => {
+                let body = digits.strip_prefix('-').unwrap_or(digits);
+                if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                PyValue::Int(digits.clone())
+            }
+            ("f", Some(J::String(text))) => PyValue::Float(text.parse::<f64>().map_err(|_| bad())?),
+            ("s", Some(J::String(text))) => PyValue::Str(text.clone()),
+            ("l", Some(J::Array(list))) => PyValue::List(
+                list.iter()
+                    .map(PyValue::from_tagged)
+                    .collect::<Result<_, _>>()?,
+            ),
+            ("d", Some(J::Array(pairs))) => PyValue::Dict(
+                pairs
+                    .iter()
+                    .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                        Some([J::String(k), v]) => Ok((k.clone(), PyValue::from_tagged(v)?)),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(bad()),
+        })
+    }
+}
+
 /// `json.dumps(value)` with Python's defaults: `", "` / `": "` separators, insertion order,
 /// `ensure_ascii`, float `repr`, `NaN` / `Infinity` tokens, no trailing newline.
 pub fn python_dumps(value: &PyValue) -> String {
@@ -318,6 +362,31 @@ mod tests {
             python_dumps(&s),
             r#""q\"b\\/\n\r\t\b\f\u0001\u007f\u03b2\ud83d\ude80\u200b""#
         );
+    }
+
+    #[test]
+    fn tagged_values_decode_with_int_float_distinction() {
+        let tagged: serde_json::Value = serde_json::from_str(
+            r#"["d", [["a", ["i", "1"]], ["b", ["f", "1"]], ["c", ["f", "1e-5"]], ["d", ["f", "NaN"]], ["e", ["l", [["n"], ["b", true], ["s", "é"]]]], ["g", ["i", "-123456789012345678901"]]]]"#,
+        )
+        .unwrap();
+        let value = PyValue::from_tagged(&tagged).unwrap();
+        assert_eq!(
+            python_dumps(&value),
+            r#"{"a": 1, "b": 1.0, "c": 1e-05, "d": NaN, "e": [null, true, "\u00e9"], "g": -123456789012345678901}"#
+        );
+        for bad in [
+            r#"["i", "1.5"]"#,
+            r#"["x"]"#,
+            r#"["d", [["k"]]]"#,
+            r#"5"#,
+            r#"["f", "abc"]"#,
+        ] {
+            assert!(
+                PyValue::from_tagged(&serde_json::from_str(bad).unwrap()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

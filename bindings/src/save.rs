@@ -1,0 +1,173 @@
+//! Saving a checkpoint: the TS layer sends a flattened plan (entries, arrays, strings, options)
+//! in one call; the core writes, commits and renames off the JS thread.
+
+use std::path::PathBuf;
+
+use napi::bindgen_prelude::Buffer;
+use napi::Result;
+use napi_derive::napi;
+use orbax_checkpoint::pyjson::PyValue;
+use orbax_checkpoint::save::{
+    save_checkpoint, ArrayToSave, CheckpointToSave, ItemToSave, SaveOptions,
+};
+use orbax_checkpoint::{KeyEntry, KeyType, TreeEntry};
+
+use crate::errors::{coded, join_error, to_js};
+use crate::item::parse_dtype;
+
+/// One `_METADATA` entry.
+#[napi(object)]
+pub struct SaveEntry {
+    pub keys: Vec<String>,
+    /// 1 = sequence index, 2 = dict key.
+    pub key_types: Vec<u32>,
+    pub value_type: String,
+    pub skip_deserialize: bool,
+}
+
+/// One array (or scalar) leaf, in host representation.
+#[napi(object)]
+pub struct SaveArray {
+    pub param: String,
+    pub dtype: String,
+    pub shape: Vec<i64>,
+    /// The elements; not to be modified until the save settles.
+    pub data: Buffer,
+    pub chunk_byte_size: Option<f64>,
+    pub shard_axes: Option<Vec<u32>>,
+}
+
+/// One string leaf.
+#[napi(object)]
+pub struct SaveString {
+    pub param: String,
+    pub value: String,
+}
+
+/// A whole `Checkpointer.save` of one PyTree item.
+#[napi(object)]
+pub struct SavePlan {
+    pub entries: Vec<SaveEntry>,
+    pub arrays: Vec<SaveArray>,
+    pub strings: Vec<SaveString>,
+    /// `_METADATA.custom_metadata`, tagged JSON text (see `PyValue::from_tagged`).
+    pub item_custom_metadata: String,
+    /// `_CHECKPOINT_METADATA.custom_metadata`, tagged JSON text.
+    pub custom_metadata: String,
+    pub use_ocdbt: bool,
+    pub use_zarr3: bool,
+    pub use_compression: bool,
+    pub ocdbt_target_data_file_size: Option<f64>,
+    pub force: bool,
+    pub handler_typestr: String,
+}
+
+fn tagged(text: &str, what: &str) -> Result<PyValue> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| coded("ERR_INVALID_ARGUMENT", format!("{what}: {e}")))?;
+    PyValue::from_tagged(&value).map_err(|e| coded("ERR_INVALID_ARGUMENT", format!("{what}: {e}")))
+}
+
+fn to_u64s(values: &[i64], what: &str) -> Result<Vec<u64>> {
+    values
+        .iter()
+        .map(|&v| {
+            u64::try_from(v).map_err(|_| {
+                coded(
+                    "ERR_INVALID_ARGUMENT",
+                    format!("{what}: negative dimension {v}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Saves a checkpoint to `dir` (absolute) and resolves once it is committed.
+#[napi]
+pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
+    let entries = plan
+        .entries
+        .into_iter()
+        .map(|e| TreeEntry {
+            path: e
+                .keys
+                .into_iter()
+                .zip(e.key_types)
+                .map(|(key, t)| KeyEntry {
+                    key,
+                    key_type: if t == 1 {
+                        KeyType::Sequence
+                    } else {
+                        KeyType::Dict
+                    },
+                })
+                .collect(),
+            value_type: e.value_type,
+            skip_deserialize: e.skip_deserialize,
+            write_shape: None,
+        })
+        .collect();
+    let item_custom = tagged(&plan.item_custom_metadata, "item custom metadata")?;
+    let custom = tagged(&plan.custom_metadata, "custom metadata")?;
+    let mut arrays = Vec::with_capacity(plan.arrays.len());
+    for a in &plan.arrays {
+        arrays.push((
+            a.param.clone(),
+            parse_dtype(&a.dtype)?,
+            to_u64s(&a.shape, &a.param)?,
+            a.chunk_byte_size.map(|v| v as u64),
+            a.shard_axes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| x as usize)
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let buffers: Vec<Buffer> = plan.arrays.into_iter().map(|a| a.data).collect();
+    let strings = plan
+        .strings
+        .into_iter()
+        .map(|s| (s.param, s.value))
+        .collect();
+    let options = SaveOptions {
+        use_ocdbt: plan.use_ocdbt,
+        use_zarr3: plan.use_zarr3,
+        use_compression: plan.use_compression,
+        ocdbt_target_data_file_size: plan.ocdbt_target_data_file_size.map(|v| v as u64),
+        cancel: None,
+    };
+    let (force, typestr) = (plan.force, plan.handler_typestr);
+    napi::tokio::task::spawn_blocking(move || {
+        let item = ItemToSave {
+            entries,
+            arrays: arrays
+                .into_iter()
+                .zip(&buffers)
+                .map(
+                    |((param, dtype, shape, chunk_byte_size, shard_axes), data)| ArrayToSave {
+                        param,
+                        dtype,
+                        shape,
+                        data: data.as_ref(),
+                        chunk_byte_size,
+                        shard_axes,
+                    },
+                )
+                .collect(),
+            strings,
+            custom_metadata: item_custom,
+        };
+        let save = CheckpointToSave {
+            item,
+            options,
+            force,
+            custom_metadata: custom,
+            handler_typestr: typestr,
+        };
+        save_checkpoint(&PathBuf::from(dir), &save)
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(to_js)
+}

@@ -1,0 +1,384 @@
+//! Saving one PyTree item: every array as a zarr array (chunk shape chosen as Orbax does),
+//! written into this process's OCDBT database (then merged into the item's root, as Orbax's
+//! finalize does) or as plain files; string leaves into `_strings.json`; then `_METADATA`.
+//! Chunks of all arrays are encoded and written in parallel.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use orbax_zarr::{ArrayMetadata, DType};
+use rayon::prelude::*;
+
+use crate::chunking::{choose_chunk_shape, chunk_byte_budget};
+use crate::commit::write_file_durable;
+use crate::pyjson::{tensorstore_dumps, PyValue};
+use crate::strings::STRINGS_FILE;
+use crate::tree_metadata::{render_tree_metadata, TreeEntry, METADATA_FILE};
+use crate::{Error, Result};
+
+/// Orbax's OCDBT target data file size on local file systems (2 GiB).
+pub const DEFAULT_TARGET_DATA_FILE_SIZE: u64 = 1 << 31;
+
+/// One array leaf to save.
+#[derive(Debug, Clone)]
+pub struct ArrayToSave<'a> {
+    /// Param name (the path joined by `.`).
+    pub param: String,
+    /// Stored dtype.
+    pub dtype: DType,
+    /// Shape (`[]` for scalars).
+    pub shape: Vec<u64>,
+    /// The elements in host representation, C order.
+    pub data: &'a [u8],
+    /// `SaveArgs.chunk_byte_size`.
+    pub chunk_byte_size: Option<u64>,
+    /// `SaveArgs.shard_axes`.
+    pub shard_axes: Vec<usize>,
+}
+
+/// What an item holds.
+#[derive(Debug, Clone)]
+pub struct ItemToSave<'a> {
+    /// Every leaf and empty node, in JAX flatten order (what `_METADATA` records).
+    pub entries: Vec<TreeEntry>,
+    /// The arrays (array and scalar leaves).
+    pub arrays: Vec<ArrayToSave<'a>>,
+    /// String leaves: param name → value.
+    pub strings: Vec<(String, String)>,
+    /// `custom_metadata` of `_METADATA`.
+    pub custom_metadata: PyValue,
+}
+
+/// Storage choices of the PyTree handler.
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    /// Arrays in OCDBT (default) or as plain zarr directories.
+    pub use_ocdbt: bool,
+    /// zarr v3 (`sharding_indexed` + zstd level 3) instead of v2 (zstd level 1).
+    pub use_zarr3: bool,
+    /// zstd on (default) or raw chunks.
+    pub use_compression: bool,
+    /// OCDBT target data file size (`None` = Orbax's 2 GiB; `Some(0)` = unlimited).
+    pub ocdbt_target_data_file_size: Option<u64>,
+    /// Checked between chunks; set it to abandon the save.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions {
+            use_ocdbt: true,
+            use_zarr3: false,
+            use_compression: true,
+            ocdbt_target_data_file_size: None,
+            cancel: None,
+        }
+    }
+}
+
+/// Where encoded zarr keys go.
+pub(crate) trait Sink: Sync {
+    fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+}
+
+/// Plain files under the item directory (`use_ocdbt=False`).
+struct DirectorySink {
+    root: PathBuf,
+}
+
+impl Sink for DirectorySink {
+    fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        let path = self.root.join(key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        write_file_durable(&path, value)
+    }
+}
+
+/// The zarr metadata Orbax would write for `array`.
+pub fn plan_array_metadata(array: &ArrayToSave<'_>, opts: &SaveOptions) -> Result<ArrayMetadata> {
+    let elements: u64 = array.shape.iter().product();
+    if elements == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{}: Cannot save arrays with zero size",
+            array.param
+        )));
+    }
+    let expected = elements
+        .checked_mul(array.dtype.host_size() as u64)
+        .ok_or_else(|| Error::InvalidArgument(format!("{}: array too large", array.param)))?;
+    if array.data.len() as u64 != expected {
+        return Err(Error::InvalidArgument(format!(
+            "{}: {} bytes of data for shape {:?} of {} ({expected} bytes)",
+            array.param,
+            array.data.len(),
+            array.shape,
+            array.dtype.name()
+        )));
+    }
+    let target = opts.use_ocdbt.then(|| {
+        opts.ocdbt_target_data_file_size
+            .unwrap_or(DEFAULT_TARGET_DATA_FILE_SIZE)
+    });
+    let item_size = array.dtype.storage_size() as u64;
+    let budget = chunk_byte_budget(&array.shape, item_size, array.chunk_byte_size, target);
+    let chunks = choose_chunk_shape(
+        &array.shape,
+        &array.shape,
+        item_size,
+        budget,
+        &array.shard_axes,
+    )?;
+    let meta = if opts.use_zarr3 {
+        ArrayMetadata::new_v3(
+            array.dtype,
+            &array.shape,
+            &chunks,
+            opts.use_compression.then_some(3),
+        )?
+    } else {
+        ArrayMetadata::new_v2(
+            array.dtype,
+            &array.shape,
+            &chunks,
+            opts.use_compression.then_some(1),
+        )?
+    };
+    Ok(meta)
+}
+
+fn grid_indices(grid: &[u64]) -> Vec<Vec<u64>> {
+    let total: u64 = grid.iter().product();
+    let mut out = Vec::with_capacity(total as usize);
+    let mut index = vec![0u64; grid.len()];
+    for _ in 0..total {
+        out.push(index.clone());
+        for axis in (0..grid.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < grid[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions) -> Result<()> {
+    let metas = arrays
+        .iter()
+        .map(|a| plan_array_metadata(a, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let tasks: Vec<(usize, Vec<u64>)> = metas
+        .iter()
+        .enumerate()
+        .flat_map(|(i, meta)| {
+            grid_indices(&meta.chunk_grid_shape())
+                .into_iter()
+                .map(move |idx| (i, idx))
+        })
+        .collect();
+    arrays
+        .par_iter()
+        .zip(&metas)
+        .try_for_each(|(array, meta)| {
+            sink.put(
+                &orbax_zarr::metadata_key(&array.param, meta.format()),
+                meta.raw().as_bytes(),
+            )
+        })?;
+    tasks.par_iter().try_for_each(|(i, indices)| {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(Error::Zarr(orbax_zarr::Error::Cancelled));
+        }
+        let (array, meta) = (&arrays[*i], &metas[*i]);
+        let chunk = orbax_zarr::extract_chunk(meta, array.data, indices)?;
+        let encoded = orbax_zarr::encode_chunk(meta, &chunk)?;
+        sink.put(
+            &orbax_zarr::chunk_key(&array.param, meta, indices),
+            &encoded,
+        )
+    })
+}
+
+/// `_strings.json`: TensorStore's json driver applies one JSON-pointer write per string leaf at
+/// `/<param>`, so a `/` in a param name nests objects.
+pub fn render_strings(strings: &[(String, String)]) -> Result<String> {
+    fn insert(
+        node: &mut Vec<(String, PyValue)>,
+        tokens: &[&str],
+        value: &str,
+        param: &str,
+    ) -> Result<()> {
+        let (first, rest) = tokens.split_first().expect("split always yields a token");
+        if rest.is_empty() {
+            node.retain(|(k, _)| k != first);
+            node.push((first.to_string(), PyValue::str(value)));
+            return Ok(());
+        }
+        let position = node.iter().position(|(k, _)| k == first);
+        let index = match position {
+            Some(i) => i,
+            None => {
+                node.push((first.to_string(), PyValue::Dict(Vec::new())));
+                node.len() - 1
+            }
+        };
+        match &mut node[index].1 {
+            PyValue::Dict(child) => insert(child, rest, value, param),
+            _ => Err(Error::InvalidArgument(format!(
+                "string leaf {param:?} nests under another string leaf in _strings.json"
+            ))),
+        }
+    }
+    let mut root = Vec::new();
+    for (param, value) in strings {
+        if param.contains('~') {
+            return Err(Error::InvalidArgument(format!(
+                "string leaf {param:?}: a '~' in its path is not a valid JSON pointer for _strings.json (Orbax fails too)"
+            )));
+        }
+        let tokens: Vec<&str> = param.split('/').collect();
+        insert(&mut root, &tokens, value, param)?;
+    }
+    Ok(tensorstore_dumps(&PyValue::Dict(root)))
+}
+
+/// Writes the arrays and sidecar files of one item into `item_dir` (which must exist).
+/// OCDBT items are written into `ocdbt.process_0/` and merged into the item root.
+pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> Result<()> {
+    if !item.arrays.is_empty() {
+        if opts.use_ocdbt {
+            crate::ocdbt_sink::write_and_merge(item_dir, opts, |sink| {
+                write_arrays(sink, &item.arrays, opts)
+            })?;
+        } else {
+            write_arrays(
+                &DirectorySink {
+                    root: item_dir.to_path_buf(),
+                },
+                &item.arrays,
+                opts,
+            )?;
+        }
+    }
+    if !item.strings.is_empty() {
+        write_file_durable(
+            &item_dir.join(STRINGS_FILE),
+            render_strings(&item.strings)?.as_bytes(),
+        )?;
+    }
+    let metadata = render_tree_metadata(
+        &item.entries,
+        opts.use_ocdbt,
+        opts.use_zarr3,
+        &item.custom_metadata,
+    );
+    write_file_durable(&item_dir.join(METADATA_FILE), metadata.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_render_like_tensorstore() {
+        let strings = vec![
+            ("name".to_string(), "run1".to_string()),
+            ("nested.sl/ash".to_string(), "slash-key string".to_string()),
+            ("Z".to_string(), "y".to_string()),
+            ("u".to_string(), "héllo \"q\"\n".to_string()),
+        ];
+        assert_eq!(
+            render_strings(&strings).unwrap(),
+            "{\"Z\":\"y\",\"name\":\"run1\",\"nested.sl\":{\"ash\":\"slash-key string\"},\"u\":\"héllo \\\"q\\\"\\n\"}"
+        );
+        assert!(render_strings(&[("a~b".to_string(), "x".to_string())]).is_err());
+    }
+
+    #[test]
+    fn grid_indices_run_in_c_order() {
+        assert_eq!(grid_indices(&[2, 3]).len(), 6);
+        assert_eq!(grid_indices(&[2, 3])[4], vec![1, 1]);
+        assert_eq!(grid_indices(&[]), vec![Vec::<u64>::new()]);
+    }
+}
+
+/// Everything a `Checkpointer.save` of one PyTree item needs.
+#[derive(Debug, Clone)]
+pub struct CheckpointToSave<'a> {
+    /// The item (it is the checkpoint directory itself, as for `StandardCheckpointer`).
+    pub item: ItemToSave<'a>,
+    /// Storage options.
+    pub options: SaveOptions,
+    /// Replace an existing checkpoint at the destination.
+    pub force: bool,
+    /// `custom_metadata` of `_CHECKPOINT_METADATA` (a dict).
+    pub custom_metadata: PyValue,
+    /// The Python handler class recorded in `item_handlers`, so that Python Orbax can restore
+    /// the checkpoint without arguments.
+    pub handler_typestr: String,
+}
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Saves a checkpoint atomically, in Orbax's order (orbax-layout §9.2): temporary directory,
+/// `_CHECKPOINT_METADATA` (init timestamp), the item's data and sidecars, `_CHECKPOINT_METADATA`
+/// with handlers and custom metadata, then with the commit timestamp, `commit_success.txt`,
+/// rename. A failure leaves the previous state untouched and the temporary directory behind.
+pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<()> {
+    use crate::commit::{create_tmp_dir, rename_into_place, write_commit_marker};
+    use crate::step_metadata::{render_step_metadata, ItemHandlers, CHECKPOINT_METADATA_FILE};
+
+    if !final_dir.is_absolute() {
+        return Err(Error::InvalidArgument(format!(
+            "Checkpoint path should be absolute. Got {}",
+            final_dir.display()
+        )));
+    }
+    // Refuse bad input before touching the destination or creating the temporary directory.
+    for array in &save.item.arrays {
+        plan_array_metadata(array, &save.options)?;
+    }
+    if !save.item.strings.is_empty() {
+        render_strings(&save.item.strings)?;
+    }
+    let init = now_nanos();
+    let tmp = create_tmp_dir(final_dir, save.force)?;
+    let metadata_path = tmp.join(CHECKPOINT_METADATA_FILE);
+    let empty = PyValue::Dict(Vec::new());
+    write_file_durable(
+        &metadata_path,
+        render_step_metadata(None, Some(init), None, &empty).as_bytes(),
+    )?;
+    save_item(&tmp, &save.item, &save.options)?;
+    let handlers = ItemHandlers::Single(save.handler_typestr.clone());
+    write_file_durable(
+        &metadata_path,
+        render_step_metadata(Some(&handlers), Some(init), None, &save.custom_metadata).as_bytes(),
+    )?;
+    let commit = now_nanos().max(init);
+    write_file_durable(
+        &metadata_path,
+        render_step_metadata(
+            Some(&handlers),
+            Some(init),
+            Some(commit),
+            &save.custom_metadata,
+        )
+        .as_bytes(),
+    )?;
+    write_commit_marker(&tmp, final_dir)?;
+    rename_into_place(&tmp, final_dir)
+}

@@ -1,0 +1,51 @@
+/**
+ * JSON values as Python sees them. JS numbers that are integers are written as Python ints
+ * (`1`); wrap a number with {@link jsonFloat} to write a Python float (`1.0`). bigints are ints.
+ * The tagged form sent to the native core keeps that distinction; the core writes the bytes.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { isPlainObject } from './pytree.js';
+
+/** A number to be written as a Python float even when it is integral. */
+export interface JsonFloat {
+  readonly __orbaxJsonFloat: true;
+  readonly value: number;
+}
+
+/** Marks `value` as a Python float (`jsonFloat(1)` is written `1.0`). */
+export function jsonFloat(value: number): JsonFloat {
+  return Object.freeze({ __orbaxJsonFloat: true as const, value });
+}
+
+function isJsonFloat(value: unknown): value is JsonFloat {
+  return typeof value === 'object' && value !== null && (value as { __orbaxJsonFloat?: unknown }).__orbaxJsonFloat === true;
+}
+
+type Tagged = [string, ...unknown[]];
+
+/** The tagged JSON text of a JSON-like value (see the Rust `PyValue::from_tagged`). */
+export function toTaggedJson(value: unknown, what: string): string {
+  const seen = new Set<object>();
+  const tag = (v: unknown, where: string): Tagged => {
+    if (v === null || v === undefined) return ['n'];
+    if (typeof v === 'boolean') return ['b', v];
+    if (typeof v === 'bigint') return ['i', v.toString()];
+    if (typeof v === 'number') {
+      return Number.isInteger(v) && !Object.is(v, -0) ? ['i', BigInt(v).toString()] : ['f', String(v)];
+    }
+    if (isJsonFloat(v)) return ['f', String(v.value)];
+    if (typeof v === 'string') return ['s', v];
+    if (typeof v === 'object') {
+      if (seen.has(v)) throw new InvalidArgumentError(`${what}: circular structure at ${where}`);
+      seen.add(v);
+      try {
+        if (Array.isArray(v)) return ['l', v.map((c, i) => tag(c, `${where}[${i}]`))];
+        if (isPlainObject(v)) return ['d', Object.entries(v).map(([k, c]) => [k, tag(c, `${where}.${k}`)])];
+      } finally {
+        seen.delete(v);
+      }
+    }
+    throw new InvalidArgumentError(`${what}: ${where} is not JSON-serializable (${typeof v})`);
+  };
+  return JSON.stringify(tag(value, '$'));
+}
