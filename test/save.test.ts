@@ -167,3 +167,30 @@ test('saveArgs casts before writing', async (t) => {
   void writeFile;
   void cp;
 });
+
+test('StandardCheckpointer saves asynchronously: inputs are captured, errors surface later', async (t) => {
+  const root = await tempDir(t);
+  const checkpointer = new ocp.StandardCheckpointer({ useOcdbt: false });
+  const data = Float32Array.from({ length: 1 << 16 }, (_, i) => i);
+  await checkpointer.save(join(root, 'a'), { w: ocp.array(data) });
+  data.fill(-1); // allowed as soon as save() resolved
+  await checkpointer.waitUntilFinished();
+  t.false(checkpointer.isSavingInProgress());
+  const restored = (await checkpointer.restore(join(root, 'a'))) as { w: ocp.NdArray<'float32'> };
+  t.is(restored.w.data[12345], 12345);
+
+  const existing = await t.throwsAsync(checkpointer.save(join(root, 'a'), { w: ocp.array(data) }), { instanceOf: ocp.InvalidArgumentError });
+  t.is(existing.message, `Destination ${join(root, 'a')} already exists.`);
+
+  await writeFile(join(root, 'file'), 'not a directory');
+  await checkpointer.save(join(root, 'file', 'ckpt'), { w: ocp.array(data) });
+  const failed = await t.throwsAsync(checkpointer.waitUntilFinished(), { instanceOf: ocp.OrbaxError });
+  t.regex(failed.message, /file/);
+  await t.notThrowsAsync(checkpointer.waitUntilFinished(), 'an error is reported once');
+
+  await checkpointer.save(join(root, 'file', 'again'), { w: ocp.array(data) });
+  await new Promise((r) => setTimeout(r, 200));
+  const next = await t.throwsAsync(checkpointer.save(join(root, 'b'), { w: ocp.array(data) }), { instanceOf: ocp.OrbaxError });
+  t.regex(next.message, /file/, 'the next save reports the previous background failure');
+  await checkpointer.close();
+});

@@ -1,4 +1,5 @@
 /** Saving a PyTree as one checkpoint: flatten and validate here, write and commit in the core. */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -48,6 +49,12 @@ export interface SaveTreeOptions {
   force?: boolean;
   customMetadata?: unknown;
   itemCustomMetadata?: unknown;
+  /**
+   * Copy the arrays' bytes while preparing, so that the caller may modify its arrays as soon
+   * as the save is prepared (async checkpointers); otherwise the native write reads the
+   * caller's memory until the save settles.
+   */
+  copyArrays?: boolean;
 }
 
 function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
@@ -70,6 +77,14 @@ function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
 
 /** Saves `tree` as the checkpoint `directory` (committed when the promise resolves). */
 export async function saveTree(directory: string, tree: unknown, opts: SaveTreeOptions): Promise<void> {
+  await prepareSave(directory, tree, opts)();
+}
+
+/**
+ * Validates and flattens `tree` now (throwing synchronously on bad input) and returns the
+ * write, which commits the checkpoint when awaited.
+ */
+export function prepareSave(directory: string, tree: unknown, opts: SaveTreeOptions): () => Promise<void> {
   const leaves = flattenForSave(tree);
   const arrays: SaveArray[] = [];
   const strings: SaveString[] = [];
@@ -90,7 +105,9 @@ export async function saveTree(directory: string, tree: unknown, opts: SaveTreeO
         param: leaf.param,
         dtype: arr.dtype,
         shape: [...arr.shape],
-        data: Buffer.from(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength),
+        data: opts.copyArrays
+          ? Buffer.from(new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength))
+          : Buffer.from(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength),
         ...(args?.chunkByteSize !== undefined ? { chunkByteSize: args.chunkByteSize } : {}),
         ...(args?.shardAxes !== undefined ? { shardAxes: args.shardAxes } : {}),
       });
@@ -102,8 +119,7 @@ export async function saveTree(directory: string, tree: unknown, opts: SaveTreeO
   if (!isPlainObject(customMetadata)) {
     throw new InvalidArgumentError('customMetadata must be a plain object with string keys.');
   }
-  await callNative(() =>
-    native.saveCheckpointPlan(resolve(directory), {
+  const plan = {
       entries: leaves.map((l) => ({
         keys: l.path.map(String),
         keyTypes: [...l.keyTypes],
@@ -120,6 +136,11 @@ export async function saveTree(directory: string, tree: unknown, opts: SaveTreeO
       ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
       force: opts.force ?? false,
       handlerTypestr: HANDLER_TYPESTRS[opts.handler],
-    }),
-  );
+  };
+  const target = resolve(directory);
+  // Checked now, not in the background, so that an async save fails in the caller's `save()`.
+  if (!opts.force && existsSync(target)) {
+    throw new InvalidArgumentError(`Destination ${target} already exists.`);
+  }
+  return () => callNative(() => native.saveCheckpointPlan(target, plan));
 }

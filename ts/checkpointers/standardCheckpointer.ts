@@ -8,7 +8,8 @@ import { type IntScalars, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import { parseOptions, readTreeMetadata } from './pyTreeCheckpointer.js';
-import { saveTree } from './saveTree.js';
+import { BackgroundSaves } from './backgroundSaves.js';
+import { prepareSave } from './saveTree.js';
 
 /** Options of {@link StandardCheckpointer.save}. */
 export interface StandardSaveOptions {
@@ -53,6 +54,7 @@ function isRestoreArgs(value: unknown): value is HasItem {
 /** Mirrors `ocp.StandardCheckpointer`: PyTrees of arrays and scalars. */
 export class StandardCheckpointer {
   readonly #useOcdbt: boolean;
+  readonly #saves = new BackgroundSaves();
 
   constructor(opts: { useOcdbt?: boolean } = {}) {
     this.#useOcdbt = parseOptions(constructorSchema, opts, 'StandardCheckpointer options').useOcdbt ?? true;
@@ -60,12 +62,16 @@ export class StandardCheckpointer {
 
   /**
    * Saves `state` (arrays and scalars; strings are refused, as Orbax refuses them) as the
-   * checkpoint `directory`. Resolves once the checkpoint is committed; the arrays' memory must
-   * not change until then.
+   * checkpoint `directory`, asynchronously as Orbax's StandardCheckpointer does: the promise
+   * resolves once the arrays are copied (the caller may then modify them), the checkpoint
+   * commits in the background. `waitUntilFinished()` resolves at commit or rejects with the
+   * background error; the next `save()` first waits for the previous one.
    */
   async save(directory: string, state: unknown, opts?: StandardSaveOptions): Promise<void> {
     const options = parseOptions(saveSchema, opts, 'StandardCheckpointer.save options');
-    await saveTree(directory, state, {
+    this.#saves.checkForErrors();
+    const write = prepareSave(directory, state, {
+      copyArrays: true,
       handler: 'standard',
       useOcdbt: this.#useOcdbt,
       useZarr3: false,
@@ -74,6 +80,22 @@ export class StandardCheckpointer {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
     });
+    await this.#saves.start(write);
+  }
+
+  /** Resolves when the last save has committed; rejects with its error if it failed. */
+  async waitUntilFinished(): Promise<void> {
+    await this.#saves.waitUntilFinished();
+  }
+
+  /** Whether a save is still being written in the background. */
+  isSavingInProgress(): boolean {
+    return this.#saves.isSavingInProgress();
+  }
+
+  /** Throws the error of a failed background save, if any. */
+  checkForErrors(): void {
+    this.#saves.checkForErrors();
   }
 
   /**
@@ -84,6 +106,7 @@ export class StandardCheckpointer {
    */
   async restore(directory: string, target?: unknown, opts?: StandardRestoreOptions): Promise<PyTree> {
     const options = parseOptions(schema, opts, 'StandardCheckpointer.restore options');
+    await this.#saves.waitUntilFinished();
     const path = await finalizedCheckpointPath(directory);
     const reader = await CheckpointReader.open(path);
     const item = isRestoreArgs(target) ? target.item : target;
@@ -97,11 +120,15 @@ export class StandardCheckpointer {
 
   /** The step metadata of `directory`; `itemMetadata` is the tree of leaf metadata. Reads no array data. */
   async metadata(directory: string): Promise<StepMetadata<TreeMetadata>> {
+    await this.#saves.waitUntilFinished();
     const path = await finalizedCheckpointPath(directory);
     return readStepMetadata(path, await readTreeMetadata(path));
   }
 
-  async close(): Promise<void> {}
+  /** Waits for pending saves. */
+  async close(): Promise<void> {
+    await this.#saves.waitUntilFinished();
+  }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
