@@ -11,11 +11,19 @@ import * as ocp from 'orbax-ts';
 
 const child = join(process.cwd(), 'test', 'fixtures', 'saveForever.mjs');
 
-async function killAfter(root: string, start: number, delayMs: number): Promise<void> {
-  const proc = spawn(process.execPath, [child, root, 'dirs', String(start)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a saving child, waits for its first committed save, then kills it `delayMs` later. */
+async function killAfter(root: string, mode: string, start: number, delayMs: number): Promise<void> {
+  const proc = spawn(process.execPath, [child, root, mode, String(start)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('saved')) resolve();
+    });
+    proc.once('exit', (code) => reject(new Error(`the saving child exited early (${code})`)));
+  });
   await new Promise((resolve) => setTimeout(resolve, delayMs));
   proc.kill('SIGKILL');
-  await new Promise((resolve) => proc.once('exit', resolve));
+  await exited;
 }
 
 async function checkCommitted(t: import('ava').ExecutionContext, root: string, known: Set<number>): Promise<number[]> {
@@ -37,16 +45,17 @@ async function checkCommitted(t: import('ava').ExecutionContext, root: string, k
   return committed.sort((a, b) => a - b);
 }
 
-test('SIGKILL at several points never yields a finished-looking partial checkpoint', async (t) => {
+for (const mode of ['ocdbt', 'dirs']) {
+test(`SIGKILL at several points never yields a finished-looking partial checkpoint (${mode})`, async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'orbax-ts-crash-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   let before: number[] = [];
   let sawPartial = false;
   const verified = new Set<number>();
-  for (const delay of [200, 350, 500, 650, 800]) {
+  for (const delay of [0, 20, 60, 120, 250]) {
     // Each run continues after the last committed step; its first save replaces the temporary
     // directory the previous kill left behind, as Orbax does.
-    await killAfter(root, (before.at(-1) ?? 0) + 1, delay);
+    await killAfter(root, mode, (before.at(-1) ?? 0) + 1, delay);
     sawPartial ||= (await readdir(root)).some((n) => n.endsWith('.orbax-checkpoint-tmp'));
     const after = await checkCommitted(t, root, verified);
     for (const step of before) t.true(after.includes(step), `committed step ${step} survived later crashes`);
@@ -57,3 +66,4 @@ test('SIGKILL at several points never yields a finished-looking partial checkpoi
   await checkCommitted(t, root, new Set());
   t.log(`committed ${before.length} checkpoints; a kill caught a save in flight: ${sawPartial}`);
 });
+}

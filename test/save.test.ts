@@ -66,7 +66,11 @@ function matrixTree(withStrings: boolean): Record<string, unknown> {
 
 const saveArgs = { big: { chunkByteSize: 1024 } };
 
-const variants: Array<{ name: string; opts: ocp.PyTreeCheckpointerOptions }> = [
+const variants: Array<{ name: string; opts: ocp.PyTreeCheckpointerOptions; targetSize?: number }> = [
+  { name: 'OCDBT zarr2 (the default)', opts: {} },
+  { name: 'OCDBT zarr3', opts: { useZarr3: true } },
+  { name: 'OCDBT uncompressed', opts: { useCompression: false } },
+  { name: 'OCDBT, many small data files', opts: {}, targetSize: 4096 },
   { name: 'zarr2 directories', opts: { useOcdbt: false } },
   { name: 'zarr3 directories', opts: { useOcdbt: false, useZarr3: true } },
   { name: 'uncompressed directories', opts: { useOcdbt: false, useCompression: false } },
@@ -78,7 +82,11 @@ for (const variant of variants) {
     const dir = join(root, 'ckpt');
     const tree = matrixTree(true);
     const checkpointer = new ocp.PyTreeCheckpointer(variant.opts);
-    await checkpointer.save(dir, tree, { saveArgs, customMetadata: { run: 'r1', n: 1, lr: ocp.jsonFloat(1) } });
+    await checkpointer.save(dir, tree, {
+      saveArgs,
+      customMetadata: { run: 'r1', n: 1, lr: ocp.jsonFloat(1) },
+      ...(variant.targetSize ? { ocdbtTargetDataFileSize: variant.targetSize } : {}),
+    });
     const restored = await checkpointer.restore(dir);
     t.deepEqual(describeTree(restored), describeTree(tree));
     const meta = await checkpointer.metadata(dir);
@@ -86,11 +94,12 @@ for (const variant of variants) {
     t.is(meta.itemHandlers, 'orbax.checkpoint._src.handlers.pytree_checkpoint_handler.PyTreeCheckpointHandler');
     const big = (meta.itemMetadata?.tree as Record<string, ocp.ArrayMetadata>).big;
     t.deepEqual(big?.storage.chunkShape, [16, 16], "Orbax's chunk shape for a 1 KiB budget");
+    t.is(meta.itemMetadata?.useOcdbt, variant.opts.useOcdbt ?? true);
     await verifyWithOrbax(
       t,
       dir,
       singleItemExpected('PyTreeCheckpointHandler', tree, {
-        storage: { use_ocdbt: false, use_zarr3: variant.opts.useZarr3 ?? false },
+        storage: { use_ocdbt: variant.opts.useOcdbt ?? true, use_zarr3: variant.opts.useZarr3 ?? false },
       }),
     );
   });
@@ -194,3 +203,21 @@ test('StandardCheckpointer saves asynchronously: inputs are captured, errors sur
   t.regex(next.message, /file/, 'the next save reports the previous background failure');
   await checkpointer.close();
 });
+
+// Fixture trees re-saved by orbax-ts with the options Orbax used must pass the fixture's own
+// expected.json, layout included (kvstore keys, zarr metadata bytes, chunk shapes, storage).
+const resaves: Array<{ name: string; opts: ocp.PyTreeCheckpointerOptions; save: ocp.PyTreeSaveOptions }> = [
+  { name: 'no_compression', opts: { useCompression: false }, save: { saveArgs: { chunked: { chunkByteSize: 512 } } } },
+  { name: 'no_compression_zarr3', opts: { useCompression: false, useZarr3: true }, save: { saveArgs: { chunked: { chunkByteSize: 512 } } } },
+  { name: 'ocdbt_multifile', opts: {}, save: { ocdbtTargetDataFileSize: 8192 } },
+];
+for (const resave of resaves) {
+  test(`re-saving the ${resave.name} fixture passes its expected.json with the exact layout`, async (t) => {
+    const root = await tempDir(t);
+    const dir = join(root, resave.name);
+    const tree = await new ocp.PyTreeCheckpointer().restore(join(orbaxFixturesDir, resave.name));
+    await new ocp.PyTreeCheckpointer(resave.opts).save(dir, tree, resave.save);
+    const expected = JSON.parse(await readFile(join(orbaxFixturesDir, resave.name, 'expected.json'), 'utf8')) as Record<string, import('./helpers/fixtures.js').Json>;
+    await verifyWithOrbax(t, dir, expected);
+  });
+}

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const xs = Float32Array.from({ length: 256 }, () => random() * 4 - 2);
   const ys = xs.map((x) => 3 * x - 2 + (random() - 0.5) * 0.1);
   const params = { w: new Float32Array([0]), b: new Float32Array([0]) };
-  const checkpointer = new ocp.PyTreeCheckpointer({ useOcdbt: false });
+  const checkpointer = new ocp.PyTreeCheckpointer();
   const keep = 3;
 
   for (let step = 1; step <= 50; step++) {

@@ -7,15 +7,23 @@
 //!
 //! Keys are bytes because OCDBT keys are arbitrary bytes; a directory store maps them to
 //! relative paths (they must then be UTF-8 and must not escape the root).
+//!
+//! A [`WritableStore`] additionally writes whole values (plainly or atomically) and streams
+//! large values through an [`AppendFile`]; both [`FileStore`] and [`MemoryStore`] implement it.
 
+mod writable;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
+
+pub use writable::{AppendFile, WritableStore};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -212,10 +220,36 @@ fn walk(dir: &Path, rel: &mut String, out: &mut Vec<Vec<u8>>) -> Result<()> {
 }
 
 /// An in-memory store, for tests and for staging small databases.
-#[derive(Debug, Default, Clone)]
+///
+/// Values live behind a lock so that the store can also be written through `&self`
+/// ([`WritableStore`]) from several threads; `Clone` copies the contents (a clone does not see
+/// later writes to the original).
+#[derive(Debug, Default)]
 pub struct MemoryStore {
     name: String,
-    values: std::collections::BTreeMap<Vec<u8>, Bytes>,
+    /// Shared with the [`AppendFile`]s this store hands out, which insert their value on
+    /// `finish`.
+    values: Arc<RwLock<BTreeMap<Vec<u8>, Bytes>>>,
+}
+
+impl Clone for MemoryStore {
+    fn clone(&self) -> Self {
+        MemoryStore {
+            name: self.name.clone(),
+            values: Arc::new(RwLock::new(read_lock(&self.values).clone())),
+        }
+    }
+}
+
+/// Locks for reading; a panic in another thread cannot leave the map half-updated (every
+/// update is a single `insert`/`remove`), so a poisoned lock is still safe to use.
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks for writing; see [`read_lock`] for why poisoning is ignored.
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryStore {
@@ -229,18 +263,19 @@ impl MemoryStore {
 
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Bytes>) {
-        self.values.insert(key.into(), value.into());
+        write_lock(&self.values).insert(key.into(), value.into());
     }
 
     /// Removes `key`.
     pub fn remove(&mut self, key: &[u8]) -> Option<Bytes> {
-        self.values.remove(key)
+        write_lock(&self.values).remove(key)
     }
 }
 
 impl ReadableStore for MemoryStore {
     fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
-        let Some(value) = self.values.get(key) else {
+        let values = read_lock(&self.values);
+        let Some(value) = values.get(key) else {
             return Ok(None);
         };
         let size = value.len() as u64;
@@ -257,8 +292,7 @@ impl ReadableStore for MemoryStore {
     }
 
     fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
-        Ok(self
-            .values
+        Ok(read_lock(&self.values)
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k.clone())

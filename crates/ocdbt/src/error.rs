@@ -78,6 +78,54 @@ pub enum Error {
         /// Length of the value.
         size: u64,
     },
+    /// A caller error of the writer or the merge: a key too long, an unsupported option, a
+    /// malformed source directory.
+    #[error("invalid argument: {what}")]
+    InvalidArgument {
+        /// What is wrong.
+        what: String,
+    },
+    /// The same key was put twice into a writer, or occurs in two merged databases.
+    #[error("duplicate key \"{key}\" in the OCDBT database being written at {path}")]
+    DuplicateKey {
+        /// The key, with non-printable bytes escaped.
+        key: String,
+        /// The manifest of the database being written.
+        path: String,
+    },
+    /// The writer's target already holds a database.
+    #[error("an OCDBT database already exists at {path}; the writer only creates new databases")]
+    DatabaseExists {
+        /// The existing manifest.
+        path: String,
+    },
+    /// Writing a data file or the manifest failed.
+    #[error("writing ocdbt {what} at {path} failed: {source}")]
+    Write {
+        /// `"value"`, `"b+tree node"`, `"data file"` or `"manifest"`.
+        what: &'static str,
+        /// The file, as the store describes it.
+        path: String,
+        /// The store's error.
+        #[source]
+        source: orbax_kvstore::Error,
+    },
+    /// A structure could not be encoded (a writer bug or an unsupported input).
+    #[error("encoding ocdbt {what} failed: {source}")]
+    Encode {
+        /// `"b+tree node"` or `"manifest"`.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: FormatError,
+    },
+    /// An earlier data file write of this writer failed, so it can no longer produce a
+    /// consistent database.
+    #[error("the OCDBT writer cannot continue after an earlier failure: {reason}")]
+    WriterFailed {
+        /// The earlier failure.
+        reason: String,
+    },
 }
 
 struct RangeSuffix<'a>(&'a Option<Range<u64>>);
@@ -103,6 +151,10 @@ impl Error {
     /// the end of a data file `ERR_OCDBT_TRUNCATED`, a missing manifest
     /// `ERR_NOT_A_CHECKPOINT`, an unknown generation `ERR_NOT_FOUND`, a value byte range
     /// past the value's end `ERR_TRUNCATED`, and other store failures `ERR_IO`.
+    ///
+    /// Writer errors: a duplicate key or other caller error is `ERR_INVALID_ARGUMENT`, an
+    /// existing database at the writer's target `ERR_ALREADY_EXISTS`, a failed write
+    /// `ERR_IO`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Format { source, .. } => source.code(),
@@ -118,6 +170,10 @@ impl Error {
             Error::Truncated { .. } => "ERR_OCDBT_TRUNCATED",
             Error::GenerationNotFound { .. } => "ERR_NOT_FOUND",
             Error::ValueRangeOutOfBounds { .. } => "ERR_TRUNCATED",
+            Error::InvalidArgument { .. } | Error::DuplicateKey { .. } => "ERR_INVALID_ARGUMENT",
+            Error::DatabaseExists { .. } => "ERR_ALREADY_EXISTS",
+            Error::Write { .. } | Error::WriterFailed { .. } => "ERR_IO",
+            Error::Encode { source, .. } => source.code(),
         }
     }
 

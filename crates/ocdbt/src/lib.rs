@@ -20,9 +20,12 @@
 
 #![warn(missing_docs)]
 
+mod build;
 mod cache;
 mod error;
+pub mod merge;
 mod tree;
+pub mod writer;
 
 use std::fmt;
 use std::ops::Range;
@@ -40,6 +43,7 @@ pub use cache::CacheStats;
 pub use error::{Error, Result};
 pub use orbax_ocdbt_format as format;
 pub use orbax_ocdbt_format::Config;
+pub use writer::{CommitSummary, DatabaseWriter, WriterOptions};
 
 use crate::cache::NodeCache;
 
@@ -282,6 +286,19 @@ impl Snapshot {
     /// out-of-line bytes; `None` if absent.
     pub fn lookup(&self, key: &[u8]) -> Result<Option<LeafValue>> {
         self.inner.find(&self.version, key)
+    }
+
+    /// Calls `visit` with every key in `[lo, hi)` (`hi = None`: unbounded), in order, and
+    /// where its value is stored (inline bytes, or a data file range; out-of-line bytes are
+    /// not read). An error returned by `visit` stops the walk and is returned. This is what a
+    /// merge copies from.
+    pub fn for_each_value(
+        &self,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        mut visit: impl FnMut(&[u8], &LeafValue) -> Result<()>,
+    ) -> Result<()> {
+        self.inner.for_each_leaf(&self.version, lo, hi, &mut visit)
     }
 }
 

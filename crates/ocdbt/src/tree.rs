@@ -279,8 +279,27 @@ impl Inner {
         hi: Option<&[u8]>,
     ) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
+        self.for_each_leaf(version, lo, hi, &mut |key, value| {
+            out.push(Entry {
+                key: key.to_vec(),
+                value_length: value.len(),
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with the full key and the value of every leaf entry of `version` in
+    /// `[lo, hi)`, in key order, visiting only subtrees whose interval meets the range.
+    pub(crate) fn for_each_leaf(
+        &self,
+        version: &VersionInfo,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &LeafValue) -> Result<()>,
+    ) -> Result<()> {
         if hi.is_some_and(|hi| hi <= lo) {
-            return Ok(out);
+            return Ok(());
         }
         if let Some(root) = &version.root {
             let bounds = Bounds {
@@ -288,19 +307,22 @@ impl Inner {
                 inclusive_min: &[],
                 exclusive_max: None,
             };
-            self.list_node(root, version.root_height, &bounds, lo, hi, &mut out)?;
+            let mut key = Vec::new();
+            self.visit_node(root, version.root_height, &bounds, lo, hi, &mut key, visit)?;
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn list_node(
+    #[allow(clippy::too_many_arguments)]
+    fn visit_node(
         &self,
         loc: &IndirectDataReference,
         height: u8,
         bounds: &Bounds<'_>,
         lo: &[u8],
         hi: Option<&[u8]>,
-        out: &mut Vec<Entry>,
+        key: &mut Vec<u8>,
+        visit: &mut dyn FnMut(&[u8], &LeafValue) -> Result<()>,
     ) -> Result<()> {
         let node = self.checked_btree_node(loc, height, bounds)?;
         let prefix = bounds.prefix;
@@ -314,10 +336,11 @@ impl Inner {
                     if !below_hi(&e.key) {
                         break;
                     }
-                    out.push(Entry {
-                        key: concat(prefix, &e.key),
-                        value_length: e.value.len(),
-                    });
+                    // One buffer for every full key of the walk.
+                    key.clear();
+                    key.extend_from_slice(prefix);
+                    key.extend_from_slice(&e.key);
+                    visit(key, &e.value)?;
                 }
             }
             BtreeNodeEntries::Interior(entries) => {
@@ -336,7 +359,15 @@ impl Inner {
                         inclusive_min: entry.child_inclusive_min(),
                         exclusive_max: next_key.as_deref().or(bounds.exclusive_max),
                     };
-                    self.list_node(&entry.node.location, height - 1, &child_bounds, lo, hi, out)?;
+                    self.visit_node(
+                        &entry.node.location,
+                        height - 1,
+                        &child_bounds,
+                        lo,
+                        hi,
+                        key,
+                        visit,
+                    )?;
                 }
             }
         }
