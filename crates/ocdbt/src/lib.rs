@@ -17,6 +17,11 @@
 //! only the subtrees whose key interval meets the requested range. Every node is checked
 //! against what its parent promised (height, key bounds), and every error names the file and
 //! byte range involved.
+//!
+//! Writing: [`writer::DatabaseWriter`] creates a fresh database (one commit, generation 1, as
+//! Orbax's per-process writes do) through an [`orbax_kvstore::WritableStore`], and
+//! [`merge::merge_databases`] / [`merge::merge_item_directory`] build an Orbax item's root
+//! database over its per-process databases, as Orbax's finalize does.
 
 #![warn(missing_docs)]
 

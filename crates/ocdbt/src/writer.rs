@@ -376,8 +376,16 @@ impl DatabaseWriter {
         for (key, slot) in map {
             match slot {
                 Slot::Value(value) => entries.push((key, value)),
-                // `commit` consumes the writer, so no `put` can still be running.
-                Slot::Reserved => unreachable!("a put was in flight during commit"),
+                // `commit` consumes the writer, so no `put` is still running: this one
+                // panicked halfway (e.g. inside the store) and its value is not complete.
+                Slot::Reserved => {
+                    return Err(Error::WriterFailed {
+                        reason: format!(
+                            "the put of key \"{}\" did not complete",
+                            key.escape_ascii()
+                        ),
+                    })
+                }
             }
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));

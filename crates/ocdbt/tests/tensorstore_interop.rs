@@ -29,10 +29,10 @@ use serde_json::{json, Value};
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn reference_python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ORBAX_TS_REF_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ref/bin/python");
+    let p = match std::env::var_os("ORBAX_TS_REF_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-ref/bin/python"),
+    };
     p.exists().then_some(p)
 }
 
