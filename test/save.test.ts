@@ -225,3 +225,13 @@ for (const resave of resaves) {
     await verifyWithOrbax(t, dir, expected);
   });
 }
+
+test('saveConcurrentGb and restoreConcurrentGb bound the bytes in flight without changing results', async (t) => {
+  const root = await tempDir(t);
+  const tree = matrixTree(true);
+  const tight = new ocp.PyTreeCheckpointer({ saveConcurrentGb: 2 ** -20, restoreConcurrentGb: 2 ** -20 });
+  await tight.save(join(root, 'a'), tree, { saveArgs });
+  t.deepEqual(describeTree(await tight.restore(join(root, 'a'))), describeTree(tree));
+  t.throws(() => new ocp.PyTreeCheckpointer({ saveConcurrentGb: -1 }), { instanceOf: ocp.InvalidArgumentError });
+  t.throws(() => new ocp.StandardCheckpointer({ restoreConcurrentGb: 0 }), { instanceOf: ocp.InvalidArgumentError });
+});

@@ -60,6 +60,8 @@ pub struct SavePlan {
     pub ocdbt_target_data_file_size: Option<f64>,
     pub force: bool,
     pub handler_typestr: String,
+    /// Chunk bytes encoded and written at once (Orbax's `save_concurrent_gb` × 2^30).
+    pub concurrent_bytes: Option<f64>,
 }
 
 fn tagged(text: &str, what: &str) -> Result<PyValue> {
@@ -135,6 +137,10 @@ pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
         use_zarr3: plan.use_zarr3,
         use_compression: plan.use_compression,
         ocdbt_target_data_file_size: plan.ocdbt_target_data_file_size.map(|v| v as u64),
+        concurrent_bytes: plan
+            .concurrent_bytes
+            .filter(|b| b.is_finite() && *b >= 1.0)
+            .map_or(SaveOptions::default().concurrent_bytes, |b| b as u64),
         cancel: None,
     };
     let (force, typestr) = (plan.force, plan.handler_typestr);

@@ -18,6 +18,10 @@ export interface PyTreeCheckpointerOptions {
   useZarr3?: boolean;
   /** zstd-compress chunks (default true). */
   useCompression?: boolean;
+  /** GiB of chunks encoded and written at once while saving. */
+  saveConcurrentGb?: number;
+  /** GiB of chunks decoded at once while restoring (a `restore()` option overrides it). */
+  restoreConcurrentGb?: number;
 }
 
 /** Options of {@link PyTreeCheckpointer.save}. */
@@ -33,7 +37,13 @@ export interface PyTreeSaveOptions {
 }
 
 const constructorSchema = z
-  .object({ useOcdbt: z.boolean().optional(), useZarr3: z.boolean().optional(), useCompression: z.boolean().optional() })
+  .object({
+    useOcdbt: z.boolean().optional(),
+    useZarr3: z.boolean().optional(),
+    useCompression: z.boolean().optional(),
+    saveConcurrentGb: z.number().positive().optional(),
+    restoreConcurrentGb: z.number().positive().optional(),
+  })
   .strict();
 
 const saveOptionsSchema = z
@@ -88,11 +98,15 @@ export async function readTreeMetadata(directory: string): Promise<TreeMetadata>
 
 /** Mirrors `ocp.PyTreeCheckpointer`: a synchronous checkpointer of PyTrees. */
 export class PyTreeCheckpointer {
-  readonly #storage: Required<PyTreeCheckpointerOptions>;
+  readonly #storage: { useOcdbt: boolean; useZarr3: boolean; useCompression: boolean };
+  readonly #saveConcurrentGb: number | undefined;
+  readonly #restoreConcurrentGb: number | undefined;
 
   constructor(opts: PyTreeCheckpointerOptions = {}) {
     const parsed = parseOptions(constructorSchema, opts, 'PyTreeCheckpointer options');
     this.#storage = { useOcdbt: parsed.useOcdbt ?? true, useZarr3: parsed.useZarr3 ?? false, useCompression: parsed.useCompression ?? true };
+    this.#saveConcurrentGb = parsed.saveConcurrentGb;
+    this.#restoreConcurrentGb = parsed.restoreConcurrentGb;
   }
 
   /**
@@ -104,6 +118,7 @@ export class PyTreeCheckpointer {
     await saveTree(directory, item, {
       handler: 'pytree',
       ...this.#storage,
+      ...(this.#saveConcurrentGb !== undefined ? { saveConcurrentGb: this.#saveConcurrentGb } : {}),
       ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
@@ -123,7 +138,9 @@ export class PyTreeCheckpointer {
       ...(opts.item !== undefined ? { target: opts.item } : {}),
       ...(opts.partialRestore !== undefined ? { partial: opts.partialRestore } : {}),
       ...(opts.intScalars !== undefined ? { intScalars: opts.intScalars } : {}),
-      ...(opts.restoreConcurrentGb !== undefined ? { concurrentGb: opts.restoreConcurrentGb } : {}),
+      ...((opts.restoreConcurrentGb ?? this.#restoreConcurrentGb) !== undefined
+        ? { concurrentGb: (opts.restoreConcurrentGb ?? this.#restoreConcurrentGb) as number }
+        : {}),
     });
   }
 

@@ -55,6 +55,8 @@ export interface SaveTreeOptions {
    * caller's memory until the save settles.
    */
   copyArrays?: boolean;
+  /** GiB of chunks encoded and written at once (Orbax's `save_concurrent_gb`). */
+  saveConcurrentGb?: number;
 }
 
 function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
@@ -136,6 +138,7 @@ export function prepareSave(directory: string, tree: unknown, opts: SaveTreeOpti
       ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
       force: opts.force ?? false,
       handlerTypestr: HANDLER_TYPESTRS[opts.handler],
+      ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
   };
   const target = resolve(directory);
   // Checked now, not in the background, so that an async save fails in the caller's `save()`.

@@ -24,7 +24,13 @@ export interface StandardSaveOptions {
 const saveSchema = z
   .object({ saveArgs: z.unknown().optional(), force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional() })
   .strict();
-const constructorSchema = z.object({ useOcdbt: z.boolean().optional() }).strict();
+const constructorSchema = z
+  .object({
+    useOcdbt: z.boolean().optional(),
+    saveConcurrentGb: z.number().positive().optional(),
+    restoreConcurrentGb: z.number().positive().optional(),
+  })
+  .strict();
 
 /** Options of {@link StandardCheckpointer.restore}. */
 export interface StandardRestoreOptions {
@@ -54,10 +60,19 @@ function isRestoreArgs(value: unknown): value is HasItem {
 /** Mirrors `ocp.StandardCheckpointer`: PyTrees of arrays and scalars. */
 export class StandardCheckpointer {
   readonly #useOcdbt: boolean;
+  readonly #saveConcurrentGb: number | undefined;
+  readonly #restoreConcurrentGb: number | undefined;
   readonly #saves = new BackgroundSaves();
 
-  constructor(opts: { useOcdbt?: boolean } = {}) {
-    this.#useOcdbt = parseOptions(constructorSchema, opts, 'StandardCheckpointer options').useOcdbt ?? true;
+  /**
+   * `saveConcurrentGb` / `restoreConcurrentGb` bound the chunk bytes in flight while saving /
+   * restoring, as Orbax's handler options do.
+   */
+  constructor(opts: { useOcdbt?: boolean; saveConcurrentGb?: number; restoreConcurrentGb?: number } = {}) {
+    const parsed = parseOptions(constructorSchema, opts, 'StandardCheckpointer options');
+    this.#useOcdbt = parsed.useOcdbt ?? true;
+    this.#saveConcurrentGb = parsed.saveConcurrentGb;
+    this.#restoreConcurrentGb = parsed.restoreConcurrentGb;
   }
 
   /**
@@ -72,6 +87,7 @@ export class StandardCheckpointer {
     this.#saves.checkForErrors();
     const write = prepareSave(directory, state, {
       copyArrays: true,
+      ...(this.#saveConcurrentGb !== undefined ? { saveConcurrentGb: this.#saveConcurrentGb } : {}),
       handler: 'standard',
       useOcdbt: this.#useOcdbt,
       useZarr3: false,
@@ -114,7 +130,9 @@ export class StandardCheckpointer {
       ...(item !== undefined ? { target: item } : {}),
       allowExtraLeaves: true,
       ...(options.intScalars !== undefined ? { intScalars: options.intScalars } : {}),
-      ...(options.restoreConcurrentGb !== undefined ? { concurrentGb: options.restoreConcurrentGb } : {}),
+      ...((options.restoreConcurrentGb ?? this.#restoreConcurrentGb) !== undefined
+        ? { concurrentGb: (options.restoreConcurrentGb ?? this.#restoreConcurrentGb) as number }
+        : {}),
     });
   }
 

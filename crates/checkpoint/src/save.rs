@@ -61,6 +61,9 @@ pub struct SaveOptions {
     pub use_compression: bool,
     /// OCDBT target data file size (`None` = Orbax's 2 GiB; `Some(0)` = unlimited).
     pub ocdbt_target_data_file_size: Option<u64>,
+    /// Upper bound of chunk bytes being encoded and written at once (Orbax's
+    /// `save_concurrent_gb`); a single larger chunk still proceeds, alone.
+    pub concurrent_bytes: u64,
     /// Checked between chunks; set it to abandon the save.
     pub cancel: Option<Arc<AtomicBool>>,
 }
@@ -72,8 +75,57 @@ impl Default for SaveOptions {
             use_zarr3: false,
             use_compression: true,
             ocdbt_target_data_file_size: None,
+            concurrent_bytes: 96 << 30,
             cancel: None,
         }
+    }
+}
+
+/// Bytes in flight, bounded: workers wait until their chunk fits under the budget (a chunk
+/// larger than the whole budget waits until nothing else is in flight).
+struct ByteBudget {
+    limit: u64,
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+impl ByteBudget {
+    fn new(limit: u64) -> Self {
+        ByteBudget {
+            limit: limit.max(1),
+            used: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, bytes: u64) -> BudgetGuard<'_> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + bytes > self.limit {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += bytes;
+        BudgetGuard {
+            budget: self,
+            bytes,
+        }
+    }
+
+    #[cfg(test)]
+    fn in_flight(&self) -> u64 {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct BudgetGuard<'a> {
+    budget: &'a ByteBudget,
+    bytes: u64,
+}
+
+impl Drop for BudgetGuard<'_> {
+    fn drop(&mut self) {
+        let mut used = self.budget.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.bytes;
+        self.budget.freed.notify_all();
     }
 }
 
@@ -189,6 +241,7 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
                 meta.raw().as_bytes(),
             )
         })?;
+    let budget = ByteBudget::new(opts.concurrent_bytes);
     tasks.par_iter().try_for_each(|(i, indices)| {
         if opts
             .cancel
@@ -198,6 +251,8 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
             return Err(Error::Zarr(orbax_zarr::Error::Cancelled));
         }
         let (array, meta) = (&arrays[*i], &metas[*i]);
+        // The chunk's host copy plus its encoded form (at most about as large).
+        let _held = budget.acquire(2 * meta.chunk_host_bytes() as u64);
         let chunk = orbax_zarr::extract_chunk(meta, array.data, indices)?;
         let encoded = orbax_zarr::encode_chunk(meta, &chunk)?;
         sink.put(
@@ -300,6 +355,22 @@ mod tests {
             "{\"Z\":\"y\",\"name\":\"run1\",\"nested.sl\":{\"ash\":\"slash-key string\"},\"u\":\"héllo \\\"q\\\"\\n\"}"
         );
         assert!(render_strings(&[("a~b".to_string(), "x".to_string())]).is_err());
+    }
+
+    #[test]
+    fn the_byte_budget_bounds_what_is_in_flight() {
+        let budget = ByteBudget::new(100);
+        let peak = std::sync::atomic::AtomicU64::new(0);
+        (0..64u64).into_par_iter().for_each(|i| {
+            let _held = budget.acquire(30 + i % 3 * 10);
+            peak.fetch_max(budget.in_flight(), Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        });
+        assert!(peak.load(Ordering::SeqCst) <= 100);
+        assert_eq!(budget.in_flight(), 0);
+        // A request larger than the budget still runs, alone.
+        let _big = budget.acquire(500);
+        assert_eq!(budget.in_flight(), 500);
     }
 
     #[test]
