@@ -83,47 +83,84 @@ impl PyValue {
     }
 }
 
+/// How one of the two writers lays JSON out.
+struct Style {
+    item_separator: &'static str,
+    key_separator: &'static str,
+    /// Object keys sorted by bytes (TensorStore) rather than in insertion order (Python).
+    sort_keys: bool,
+    /// Every character outside printable ASCII escaped (Python's `ensure_ascii`), rather than
+    /// only control characters (TensorStore, raw UTF-8).
+    ensure_ascii: bool,
+}
+
+const PYTHON: Style = Style {
+    item_separator: ", ",
+    key_separator: ": ",
+    sort_keys: false,
+    ensure_ascii: true,
+};
+
+const TENSORSTORE: Style = Style {
+    item_separator: ",",
+    key_separator: ":",
+    sort_keys: true,
+    ensure_ascii: false,
+};
+
 /// `json.dumps(value)` with Python's defaults: `", "` / `": "` separators, insertion order,
 /// `ensure_ascii`, float `repr`, `NaN` / `Infinity` tokens, no trailing newline.
 pub fn python_dumps(value: &PyValue) -> String {
     let mut out = String::new();
-    write_python(value, &mut out);
+    write_value(value, &PYTHON, &mut out);
     out
 }
 
-fn write_python(value: &PyValue, out: &mut String) {
+/// TensorStore's json driver style: compact, object keys sorted by bytes, raw UTF-8; only `"`,
+/// `\` and control characters are escaped (short forms, else `\u00xx` lowercase).
+pub fn tensorstore_dumps(value: &PyValue) -> String {
+    let mut out = String::new();
+    write_value(value, &TENSORSTORE, &mut out);
+    out
+}
+
+fn write_value(value: &PyValue, style: &Style, out: &mut String) {
     match value {
         PyValue::None => out.push_str("null"),
         PyValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         PyValue::Int(digits) => out.push_str(digits),
         PyValue::Float(f) => out.push_str(&python_float_repr(*f)),
-        PyValue::Str(s) => write_ascii_string(s, out),
+        PyValue::Str(s) => write_string(s, style, out),
         PyValue::List(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(style.item_separator);
                 }
-                write_python(item, out);
+                write_value(item, style, out);
             }
             out.push(']');
         }
         PyValue::Dict(entries) => {
+            let mut ordered: Vec<&(String, PyValue)> = entries.iter().collect();
+            if style.sort_keys {
+                ordered.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            }
             out.push('{');
-            for (i, (key, item)) in entries.iter().enumerate() {
+            for (i, (key, item)) in ordered.into_iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(style.item_separator);
                 }
-                write_ascii_string(key, out);
-                out.push_str(": ");
-                write_python(item, out);
+                write_string(key, style, out);
+                out.push_str(style.key_separator);
+                write_value(item, style, out);
             }
             out.push('}');
         }
     }
 }
 
-fn write_ascii_string(s: &str, out: &mut String) {
+fn write_string(s: &str, style: &Style, out: &mut String) {
     out.push('"');
     for ch in s.chars() {
         match ch {
@@ -134,10 +171,12 @@ fn write_ascii_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             ' '..='~' => out.push(ch),
-            _ => {
+            c if !style.ensure_ascii => out.push(c),
+            c => {
                 let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
+                for unit in c.encode_utf16(&mut units) {
                     out.push_str(&format!("\\u{unit:04x}"));
                 }
             }
@@ -214,66 +253,6 @@ fn shortest_digits(value: f64) -> (String, i32) {
         .trim_end_matches('0')
         .to_string();
     (digits, point + exponent - leading as i32)
-}
-
-/// TensorStore's json driver style: compact, object keys sorted by bytes, raw UTF-8; only `"`,
-/// `\` and control characters are escaped (short forms, else `\u00xx` lowercase).
-pub fn tensorstore_dumps(value: &PyValue) -> String {
-    let mut out = String::new();
-    write_tensorstore(value, &mut out);
-    out
-}
-
-fn write_tensorstore(value: &PyValue, out: &mut String) {
-    match value {
-        PyValue::None => out.push_str("null"),
-        PyValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        PyValue::Int(digits) => out.push_str(digits),
-        PyValue::Float(f) => out.push_str(&python_float_repr(*f)),
-        PyValue::Str(s) => write_utf8_string(s, out),
-        PyValue::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_tensorstore(item, out);
-            }
-            out.push(']');
-        }
-        PyValue::Dict(entries) => {
-            let mut sorted: Vec<&(String, PyValue)> = entries.iter().collect();
-            sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (key, item)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_utf8_string(key, out);
-                out.push(':');
-                write_tensorstore(item, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_utf8_string(s: &str, out: &mut String) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
