@@ -217,22 +217,13 @@ pub(crate) fn validate_leaf_entries(a: u8, entries: &[BtreeGenerationReference])
         }
         if i > 0 {
             let prev = &entries[i - 1];
-            if e.generation_number <= prev.generation_number {
-                return Err(Error::invalid(format!(
-                    "generation_number[{i}]={} <= generation_number[{}]={}",
-                    e.generation_number,
-                    i - 1,
-                    prev.generation_number
-                )));
-            }
-            if e.commit_time <= prev.commit_time {
-                return Err(Error::invalid(format!(
-                    "commit_time[{i}]={} <= commit_time[{}]={}",
-                    e.commit_time,
-                    i - 1,
-                    prev.commit_time
-                )));
-            }
+            strictly_increasing(
+                "generation_number",
+                i,
+                e.generation_number,
+                prev.generation_number,
+            )?;
+            strictly_increasing("commit_time", i, e.commit_time, prev.commit_time)?;
         }
     }
     let first = entries[0].generation_number;
@@ -282,14 +273,12 @@ pub(crate) fn validate_interior_entries(
         }
         if i > 0 {
             let prev = &entries[i - 1];
-            if e.generation_number <= prev.generation_number {
-                return Err(Error::invalid(format!(
-                    "generation_number[{i}]={} <= generation_number[{}]={}",
-                    e.generation_number,
-                    i - 1,
-                    prev.generation_number
-                )));
-            }
+            strictly_increasing(
+                "generation_number",
+                i,
+                e.generation_number,
+                prev.generation_number,
+            )?;
             if (e.generation_number - 1) / stride == (prev.generation_number - 1) / stride {
                 return Err(Error::invalid(format!(
                     "generation_number[{i}]={} is in the same child node as generation_number[{}]={}",
@@ -298,14 +287,7 @@ pub(crate) fn validate_interior_entries(
                     prev.generation_number
                 )));
             }
-            if e.commit_time <= prev.commit_time {
-                return Err(Error::invalid(format!(
-                    "commit_time[{i}]={} <= commit_time[{}]={}",
-                    e.commit_time,
-                    i - 1,
-                    prev.commit_time
-                )));
-            }
+            strictly_increasing("commit_time", i, e.commit_time, prev.commit_time)?;
         }
     }
     let first = entries[0].generation_number;
@@ -347,14 +329,12 @@ pub(crate) fn validate_manifest_version_nodes(
         }
         if i > 0 {
             let prev = &entries[i - 1];
-            if e.generation_number <= prev.generation_number {
-                return Err(Error::invalid(format!(
-                    "generation_number[{i}]={} <= generation_number[{}]={}",
-                    e.generation_number,
-                    i - 1,
-                    prev.generation_number
-                )));
-            }
+            strictly_increasing(
+                "generation_number",
+                i,
+                e.generation_number,
+                prev.generation_number,
+            )?;
             if e.height >= prev.height {
                 return Err(Error::invalid(format!(
                     "entry_height[{i}]={} >= entry_height[{}]={}",
@@ -363,14 +343,7 @@ pub(crate) fn validate_manifest_version_nodes(
                     prev.height
                 )));
             }
-            if e.commit_time <= prev.commit_time {
-                return Err(Error::invalid(format!(
-                    "commit_time[{i}]={} <= commit_time[{}]={}",
-                    e.commit_time,
-                    i - 1,
-                    prev.commit_time
-                )));
-            }
+            strictly_increasing("commit_time", i, e.commit_time, prev.commit_time)?;
         }
     }
     let mut remaining = entries.len();
@@ -692,6 +665,17 @@ pub fn encode_version_tree_node_body(node: &VersionTreeNode) -> Result<Vec<u8>> 
         }
     }
     Ok(out)
+}
+
+/// Entries of every version array are ordered: `field[i]` must exceed `field[i - 1]`.
+fn strictly_increasing(field: &str, i: usize, value: u64, previous: u64) -> Result<()> {
+    if value <= previous {
+        return Err(Error::invalid(format!(
+            "{field}[{i}]={value} <= {field}[{}]={previous}",
+            i - 1
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
