@@ -9,7 +9,7 @@ import { CheckpointArgs } from './checkpointArgs.js';
 const RESERVED = new Set(['get', 'has', 'keys', 'values', 'entries', 'size', 'toString', 'constructor', 'items']);
 
 /** Item name → value, in insertion order. */
-class CompositeImpl<T extends Record<string, unknown>> extends CheckpointArgs {
+class CompositeImpl<T extends object> extends CheckpointArgs {
   readonly #items: Map<string, unknown>;
 
   constructor(items: T) {
@@ -17,7 +17,7 @@ class CompositeImpl<T extends Record<string, unknown>> extends CheckpointArgs {
     if (typeof items !== 'object' || items === null || Array.isArray(items)) {
       throw new InvalidArgumentError('Composite takes an object mapping item names to args (or results).');
     }
-    this.#items = new Map(Object.entries(items));
+    this.#items = new Map(Object.entries(items as Record<string, unknown>));
     for (const [name, value] of this.#items) {
       if (RESERVED.has(name) || name.length === 0) {
         throw new InvalidArgumentError(`Composite: ${JSON.stringify(name)} cannot be an item name.`);
@@ -63,12 +63,13 @@ class CompositeImpl<T extends Record<string, unknown>> extends CheckpointArgs {
 }
 
 /** A composite of items; `T` maps item names to their args or results. */
-export type Composite<T extends Record<string, unknown> = Record<string, unknown>> = CompositeImpl<T> & Readonly<T>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type Composite<T extends object = {}> = CompositeImpl<T> & Readonly<T>;
 
 /** `new Composite({ state: new StandardSave(tree), meta: new JsonSave(obj) })`. */
 export const Composite = CompositeImpl as unknown as {
-  new <T extends Record<string, unknown>>(items: T): Composite<T>;
-  prototype: CompositeImpl<Record<string, unknown>>;
+  new <T extends object>(items: T): Composite<T>;
+  prototype: CompositeImpl<object>;
 };
 
 /** Whether `value` is a {@link Composite}. */

@@ -26,7 +26,9 @@ export const saveOptionsSchema = z
 type SaveArgsOf<H> = H extends CheckpointHandler<infer S, CheckpointArgs, unknown, unknown> ? S : CheckpointArgs;
 type RestoreArgsOf<H> = H extends CheckpointHandler<CheckpointArgs, infer A, unknown, unknown> ? A : CheckpointArgs;
 type ResultOf<H> = H extends CheckpointHandler<CheckpointArgs, CheckpointArgs, infer R, unknown> ? R : unknown;
-type MetadataOf<H> = H extends CheckpointHandler<CheckpointArgs, CheckpointArgs, unknown, infer M> ? M : unknown;
+type HandlerMetadataOf<H> = H extends CheckpointHandler<CheckpointArgs, CheckpointArgs, unknown, infer M> ? M : unknown;
+/** The item metadata a checkpointer reports (a composite's own metadata is already step metadata). */
+type MetadataOf<H> = HandlerMetadataOf<H> extends StepMetadata<infer I> ? I : HandlerMetadataOf<H>;
 
 export type { MetadataOf, RestoreArgsOf, ResultOf, SaveArgsOf };
 

@@ -23,6 +23,11 @@ function isJsonFloat(value: unknown): value is JsonFloat {
 
 type Tagged = [string, ...unknown[]];
 
+/** A float's text for the core (which prints it as Python's repr); keeps the sign of -0. */
+function floatText(value: number): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
 /** The tagged JSON text of a JSON-like value (see the Rust `PyValue::from_tagged`). */
 export function toTaggedJson(value: unknown, what: string): string {
   const seen = new Set<object>();
@@ -31,9 +36,9 @@ export function toTaggedJson(value: unknown, what: string): string {
     if (typeof v === 'boolean') return ['b', v];
     if (typeof v === 'bigint') return ['i', v.toString()];
     if (typeof v === 'number') {
-      return Number.isInteger(v) && !Object.is(v, -0) ? ['i', BigInt(v).toString()] : ['f', String(v)];
+      return Number.isInteger(v) && !Object.is(v, -0) ? ['i', BigInt(v).toString()] : ['f', floatText(v)];
     }
-    if (isJsonFloat(v)) return ['f', String(v.value)];
+    if (isJsonFloat(v)) return ['f', floatText(v.value)];
     if (typeof v === 'string') return ['s', v];
     if (typeof v === 'object') {
       if (seen.has(v)) throw new InvalidArgumentError(`${what}: circular structure at ${where}`);
