@@ -1,2 +1,0 @@
-/** `ocp.checkpointUtils`. */
-export { constructRestoreArgs, type ConstructRestoreArgsOptions } from './restore/restoreArgs.js';
