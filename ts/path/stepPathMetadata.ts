@@ -22,7 +22,6 @@ export class Metadata {
   constructor(step: number, path: string) {
     this.step = step;
     this.path = path;
-    Object.freeze(this);
   }
 
   #readTimestamps(): Promise<Timestamps> {
