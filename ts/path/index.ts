@@ -1,0 +1,2 @@
+/** `ocp.path`: path utilities; `ocp.path.step` is the step module. */
+export * as step from './step.js';
