@@ -65,7 +65,9 @@ export {
   type CheckpointHandler,
   type AsyncCheckpointHandler,
 } from './handlers/index.js';
-export * as checkpointUtils from './checkpointUtils.js';
+export * as checkpointUtils from './checkpointUtils/index.js';
+export * as path from './path/index.js';
+export * as step from './path/step.js';
 export { scalar, type TypedScalar } from './tree/flatten.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
 export {

@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 
-import { InvalidArgumentError } from '../errors.js';
 
 /** Base class of save/restore arguments. Subclass it for arguments of your own handlers. */
 export abstract class CheckpointArgs {
@@ -18,14 +17,7 @@ export abstract class CheckpointArgs {
 /** A concrete or abstract args class. */
 export type ArgsClass<A extends CheckpointArgs = CheckpointArgs> = abstract new (...args: never[]) => A;
 
-/** Validates an options object with zod, throwing an {@link InvalidArgumentError}. */
-export function parseArgsOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value ?? {});
-  if (!result.success) {
-    throw new InvalidArgumentError(`Invalid ${what}: ${z.prettifyError(result.error)}`);
-  }
-  return result.data;
-}
+export { parseOptions as parseArgsOptions } from '../validation.js';
 
 /** A JSON object with string keys (custom metadata). */
 export const jsonObjectSchema = z.custom<Record<string, unknown>>(

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 import type { NameFormat } from '../path/nameFormat.js';
 import { abortableSleep, monotonicSeconds } from './abortableSleep.js';
 import { removeLeftoverSnapshots } from './snapshots.js';

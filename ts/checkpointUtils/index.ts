@@ -4,8 +4,4 @@ export { getSnapshotDirFromStepDir, SNAPSHOTS_DIR } from './snapshots.js';
 export { LOCKED_MARKER, unlockExistingCheckpoints, type UnlockExistingCheckpointsOptions } from './unlockExistingCheckpoints.js';
 export { type CheckpointLease, waitForNewCheckpoint, type WaitForNewCheckpointOptions } from './waitForNewCheckpoint.js';
 
-// ---------------------------------------------------------------------------------------------
-// RESERVED FOR THE LEAD: `constructRestoreArgs` (api.md §1) lives in its own file and is
-// re-exported here, e.g.
-//   export { constructRestoreArgs } from './constructRestoreArgs.js';
-// ---------------------------------------------------------------------------------------------
+export { constructRestoreArgs, type ConstructRestoreArgsOptions } from '../restore/restoreArgs.js';

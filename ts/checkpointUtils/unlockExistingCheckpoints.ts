@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 
 import { z } from 'zod';
 
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 import { checkpointSteps } from '../path/legacySteps.js';
 import { type NameFormat, nameFormatSchema } from '../path/nameFormat.js';
 import { maybeFindStepMetadata } from '../path/stepLookup.js';

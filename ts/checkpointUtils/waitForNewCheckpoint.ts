@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { AbortError, InvalidArgumentError } from '../errors.js';
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 import { checkpointSteps } from '../path/legacySteps.js';
 import { type NameFormat, nameFormatSchema, standardNameFormat } from '../path/nameFormat.js';
 import { abortableSleep, monotonicSeconds, throwIfAborted } from './abortableSleep.js';

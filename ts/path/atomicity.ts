@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 
 import { TMP_DIR_SUFFIX } from '../checkpointers/checkpointPath.js';
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 
 export { TMP_DIR_SUFFIX };
 

@@ -8,7 +8,7 @@ import { basename, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { InvalidArgumentError } from '../errors.js';
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 import { type AtomicityOptions, atomicityOptionsSchema, isPathFinalized } from './atomicity.js';
 import { Metadata } from './stepPathMetadata.js';
 

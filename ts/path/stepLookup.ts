@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 
 import { InvalidArgumentError } from '../errors.js';
-import { parseOptions } from '../checkpointers/pyTreeCheckpointer.js';
+import { parseOptions } from '../validation.js';
 import { finalPathOfTemporary } from './atomicity.js';
 import { buildStepPath, type NameFormat, nameFormatSchema, standardNameFormat } from './nameFormat.js';
 import type { Metadata } from './stepPathMetadata.js';
