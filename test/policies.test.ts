@@ -539,3 +539,244 @@ test('a saveDecisionPolicy replaces the gating options (ContinuousCheckpointingP
   // Interval options are ignored; one step per second, at least 3 s apart.
   t.deepEqual(simulate({ saveDecisionPolicy, saveIntervalSteps: 100 }, range(0, 10)).final, [0, 3, 6, 9]);
 });
+
+// ---------------------------------------------------------------- differential test against real Orbax
+
+const ORACLE = String.raw`
+import datetime, json, sys
+from orbax.checkpoint import checkpoint_manager as cmod
+from orbax.checkpoint import options as options_lib
+from orbax.checkpoint._src.checkpoint_managers import preservation_policy as pp
+from orbax.checkpoint._src.checkpoint_managers import save_decision_policy as sdp
+
+class Info:
+  def __init__(self, step, time, metrics):
+    self.step, self.time, self.metrics = step, time, metrics
+
+BASE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime.now(tz=datetime.timezone.utc)
+
+def at(secs, base=BASE):
+  return base + datetime.timedelta(seconds=secs)
+
+def metric(m):
+  return m['loss']
+
+def build(spec):
+  k = spec['kind']
+  if k == 'LatestN': return pp.LatestN(n=spec['n'])
+  if k == 'EveryNSteps': return pp.EveryNSteps(spec['interval'], exact_interval=spec['exact'], max_to_keep=spec['maxToKeep'])
+  if k == 'EveryNStepsClosest': return pp.EveryNStepsClosest(spec['interval'], max_to_keep=spec['maxToKeep'])
+  if k == 'EveryNSeconds': return pp.EveryNSeconds(spec['secs'])
+  if k == 'CustomSteps': return pp.CustomSteps(spec['steps'])
+  if k == 'BestN': return pp.BestN(get_metric_fn=metric, reverse=spec['reverse'], n=spec['n'], keep_checkpoints_without_metrics=spec['keep'])
+  if k == 'LatestDuration': return pp.LatestDuration(datetime.timedelta(seconds=spec['secs']))
+  if k == 'Any': return pp.AnyPreservationPolicy([build(s) for s in spec['policies']])
+  raise ValueError(k)
+
+def uses_now(spec):
+  return spec['kind'] == 'LatestDuration' or any(uses_now(s) for s in spec.get('policies', []))
+
+def preserve(case):
+  # LatestDuration reads the real clock: place its checkpoints relative to it.
+  base = NOW if uses_now(case['policy']) else BASE
+  infos = [Info(c['step'], at(c['secs'], base), c['metrics']) for c in case['checkpoints']]
+  return [bool(x) for x in build(case['policy']).should_preserve(infos, context=pp.PreservationContext())]
+
+def simulate(case):
+  o = case['options']
+  kw = dict(save_interval_steps=o['interval'], max_to_keep=o['maxToKeep'], keep_period=o['keepPeriod'], save_on_steps=o['saveOnSteps'])
+  if o['keepTimeIntervalMs'] is not None:
+    kw['keep_time_interval'] = datetime.timedelta(milliseconds=o['keepTimeIntervalMs'])
+  if o['best']:
+    kw.update(best_fn=metric, best_mode=o['bestMode'], keep_checkpoints_without_metrics=o['keep'])
+  opts = cmod.CheckpointManagerOptions(**kw)
+  save_policy = cmod._get_default_save_decision_policy(opts)
+  keep_policy = cmod._get_default_preservation_policy(opts)
+  ctx = sdp.DecisionContext(is_saving_in_progress=False, reached_preemption=False, multiprocessing_options=options_lib.MultiprocessingOptions())
+  kept = []
+  for s in case['saves']:
+    if kept and kept[-1].step >= s['step']:
+      continue
+    if not save_policy.should_save(Info(s['step'], at(s['secs']), None), previous_steps=kept, context=ctx):
+      continue
+    kept.append(Info(s['step'], at(s['secs']), s['metrics'] if o['best'] else None))
+    flags = keep_policy.should_preserve(kept, context=pp.PreservationContext())
+    kept = [c for c, keep in zip(kept, flags) if keep]
+  return [c.step for c in kept]
+
+request = json.load(sys.stdin)
+json.dump({
+  'preserve': [preserve(c) for c in request['preserve']],
+  'simulate': [simulate(c) for c in request['simulate']],
+}, sys.stdout)
+`;
+
+interface PolicySpec {
+  kind: string;
+  n?: number | null;
+  interval?: number;
+  exact?: boolean;
+  maxToKeep?: number | null;
+  secs?: number;
+  steps?: number[];
+  reverse?: boolean;
+  keep?: boolean;
+  policies?: PolicySpec[];
+}
+
+interface CheckpointSpec {
+  step: number;
+  secs: number;
+  metrics: { loss: number } | null;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let r = Math.imul(a ^ (a >>> 15), 1 | a);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function buildPolicy(s: PolicySpec): CheckpointManagers.PreservationPolicy {
+  switch (s.kind) {
+    case 'LatestN':
+      return new cm.LatestN(s.n ?? null);
+    case 'EveryNSteps':
+      return new cm.EveryNSteps(s.interval ?? Number.NaN, { exactInterval: s.exact ?? true, maxToKeep: s.maxToKeep ?? null });
+    case 'EveryNStepsClosest':
+      return new cm.EveryNStepsClosest(s.interval ?? Number.NaN, { maxToKeep: s.maxToKeep ?? null });
+    case 'EveryNSeconds':
+      return new cm.EveryNSeconds(s.secs ?? Number.NaN);
+    case 'CustomSteps':
+      return new cm.CustomSteps(s.steps ?? []);
+    case 'BestN':
+      return new cm.BestN({ getMetricFn: loss, reverse: s.reverse ?? false, n: s.n ?? null, keepCheckpointsWithoutMetrics: s.keep ?? true });
+    case 'LatestDuration':
+      return new cm.LatestDuration((s.secs ?? Number.NaN) * 1000);
+    case 'Any':
+      return new cm.AnyPreservationPolicy((s.policies ?? []).map(buildPolicy));
+    default:
+      throw new Error(s.kind);
+  }
+}
+
+function randomCases(seed: number) {
+  const random = mulberry32(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
+  const pick = <T>(values: readonly T[]): T => values[int(0, values.length - 1)] as T;
+  const maybe = <T>(value: () => T): T | null => (random() < 0.25 ? null : value());
+  const lossValue = () => (random() < 0.25 ? null : { loss: pick([0, 0.5, 1, 2, 3]) });
+
+  const checkpoints = (ordered: boolean, pastOnly: boolean): CheckpointSpec[] => {
+    const count = int(0, 9);
+    let step = int(0, 3);
+    let secs = 0;
+    const list: CheckpointSpec[] = [];
+    for (let i = 0; i < count; i++) {
+      list.push({ step: ordered ? step : int(0, 30), secs, metrics: lossValue() });
+      step += int(1, 4);
+      secs += pick([0, 0.5, 1, 1.5, 2, 3]);
+    }
+    // LatestDuration measures age against the real clock: make every time an integer age <= 0.
+    return pastOnly ? list.map((c) => ({ ...c, secs: -Math.round(secs - c.secs) })) : list;
+  };
+
+  const policy = (depth: number): PolicySpec => {
+    const kind = pick(['LatestN', 'EveryNSteps', 'EveryNStepsClosest', 'EveryNSeconds', 'CustomSteps', 'BestN', 'LatestDuration', ...(depth === 0 ? ['Any'] : [])]);
+    const interval = pick([-3, 1, 2, 3, 4, 5, 7, 10]);
+    switch (kind) {
+      case 'LatestN':
+        return { kind, n: maybe(() => int(0, 6)) };
+      case 'EveryNSteps':
+        return { kind, interval, exact: random() < 0.5, maxToKeep: maybe(() => int(0, 4)) };
+      case 'EveryNStepsClosest':
+        return { kind, interval: Math.abs(interval), maxToKeep: maybe(() => int(0, 4)) };
+      case 'EveryNSeconds':
+        return { kind, secs: int(0, 4) };
+      case 'CustomSteps':
+        return { kind, steps: Array.from({ length: int(0, 5) }, () => int(0, 30)) };
+      case 'BestN':
+        return { kind, reverse: random() < 0.5, n: maybe(() => int(0, 6)), keep: random() < 0.5 };
+      case 'LatestDuration':
+        // Half-second durations never coincide with the integer ages of the checkpoints.
+        return { kind, secs: int(0, 12) + 0.5 };
+      default:
+        return { kind, policies: Array.from({ length: int(1, 3) }, () => policy(depth + 1)) };
+    }
+  };
+
+  const preserve = Array.from({ length: 400 }, () => {
+    const spec = policy(0);
+    const usesNow = JSON.stringify(spec).includes('LatestDuration');
+    return { policy: spec, checkpoints: checkpoints(random() < 0.8, usesNow) };
+  });
+
+  const simulateCases = Array.from({ length: 150 }, () => {
+    const best = random() < 0.4;
+    const options = {
+      interval: pick([1, 1, 2, 3, 5]),
+      maxToKeep: maybe(() => int(0, 4)),
+      keepPeriod: random() < 0.3 ? pick([2, 3, 4]) : null,
+      keepTimeIntervalMs: random() < 0.3 ? pick([500, 1000, 2000, 2999]) : null,
+      saveOnSteps: random() < 0.3 ? [int(0, 20), int(0, 20)] : null,
+      best,
+      bestMode: pick(['min', 'max'] as const),
+      keep: random() < 0.5,
+    };
+    const first = int(0, 3);
+    const saves = Array.from({ length: int(1, 20) }, (_, i) => ({ step: first + i, secs: (first + i) * 0.7, metrics: lossValue() }));
+    return { options, saves };
+  });
+  return { preserve, simulate: simulateCases };
+}
+
+test('differential: policies and derived options agree with the real Orbax 0.12.8 on random cases', async (t) => {
+  const { refPython } = await import('./helpers/interop.js');
+  const python = refPython();
+  if (python === null) {
+    t.log('SKIPPED: the Python reference (.venv-ref) is not installed');
+    t.pass();
+    return;
+  }
+  const { spawnSync } = await import('node:child_process');
+  const cases = randomCases(20250101);
+  const result = spawnSync(python, ['-c', ORACLE], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 << 20 });
+  t.is(result.status, 0, result.stderr);
+  const oracle = JSON.parse(result.stdout) as { preserve: boolean[][]; simulate: number[][] };
+
+  const now = new Date(T0);
+  const ours = cases.preserve.map(({ policy, checkpoints }) =>
+    buildPolicy(policy).shouldPreserve(
+      checkpoints.map((c) => ({ step: c.step, time: new Date(T0 + c.secs * 1000), metrics: c.metrics })),
+      { now },
+    ),
+  );
+  const mismatches = ours.flatMap((flags, i) =>
+    JSON.stringify(flags) === JSON.stringify(oracle.preserve[i]) ? [] : [{ case: cases.preserve[i], ours: flags, orbax: oracle.preserve[i] }],
+  );
+  t.deepEqual(mismatches, []);
+
+  const simulated = cases.simulate.map(({ options, saves }) =>
+    simulate(
+      {
+        saveIntervalSteps: options.interval,
+        maxToKeep: options.maxToKeep,
+        keepPeriod: options.keepPeriod,
+        keepTimeIntervalMs: options.keepTimeIntervalMs,
+        saveOnSteps: options.saveOnSteps,
+        ...(options.best ? { bestFn: loss, bestMode: options.bestMode, keepCheckpointsWithoutMetrics: options.keep } : {}),
+      },
+      saves.map((s) => ({ ...s, metrics: options.best ? s.metrics : null })),
+    ).final,
+  );
+  const simMismatches = simulated.flatMap((steps, i) =>
+    JSON.stringify(steps) === JSON.stringify(oracle.simulate[i]) ? [] : [{ case: cases.simulate[i], ours: steps, orbax: oracle.simulate[i] }],
+  );
+  t.deepEqual(simMismatches, []);
+  t.is(ours.length, 400);
+  t.is(simulated.length, 150);
+});
