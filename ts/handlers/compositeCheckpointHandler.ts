@@ -77,7 +77,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
     }
     this.#registry = parsed.handlerRegistry;
     const names = new Set([...(parsed.itemNames ?? []), ...Object.keys(parsed.items ?? {})]);
-    this.#itemNames = names.size > 0 ? names : undefined;
+    this.#itemNames = parsed.itemNames ? names : undefined;
     for (const [name, handler] of Object.entries(parsed.items ?? {})) this.#known.set(name, handler);
   }
 
