@@ -248,9 +248,9 @@ const optionsSchema = z
  * `cleanupTmpDirectories` false, `saveOnSteps` none, `todeleteSubdir`/`todeleteFullPath` null,
  * `shouldSaveFn` null.
  *
- * Deliberate divergences (documented in api.md §11): `saveIntervalSteps: 0` and `keepPeriod: 0`
- * are rejected here when they would be used, where Orbax fails only later, in `should_save`
- * (ZeroDivisionError) or after writing a step (ValueError).
+ * Deliberate divergences: `saveIntervalSteps: 0` (api.md §11) and, by the same reasoning,
+ * `keepPeriod: 0` are rejected here when they would be used, where Orbax fails only later, in
+ * `should_save` (ZeroDivisionError) or after writing a step (ValueError).
  */
 export function resolveManagerOptions(
   options: CheckpointManagerOptions = {},
