@@ -67,6 +67,16 @@ export {
 } from './handlers/index.js';
 export * as checkpointUtils from './checkpointUtils/index.js';
 export * as path from './path/index.js';
+export * as checkpointManagers from './checkpointManagers/index.js';
+export {
+  CheckpointManager,
+  DEFAULT_ITEM_NAME,
+  type CheckpointManagerInit,
+  type ManagerSaveOptions,
+  type RootMetadata,
+} from './manager/checkpointManager.js';
+export type { CheckpointManagerOptions } from './checkpointManagers/managerOptions.js';
+export * as adapters from './adapters/index.js';
 export * as step from './path/step.js';
 export { scalar, type TypedScalar } from './tree/flatten.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';

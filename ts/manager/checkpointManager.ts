@@ -19,7 +19,7 @@ import { z } from 'zod';
 
 import { CheckpointArgs } from '../args/checkpointArgs.js';
 import { Composite, isComposite } from '../args/composite.js';
-import { JsonRestore, JsonSave } from '../args/json.js';
+import { JsonSave } from '../args/json.js';
 import { AsyncCheckpointer } from '../checkpointers/asyncCheckpointer.js';
 import { BackgroundSaves } from '../checkpointers/backgroundSaves.js';
 import { Checkpointer } from '../checkpointers/checkpointer.js';
@@ -447,4 +447,3 @@ export class CheckpointManager {
   }
 }
 
-export { JsonRestore };
