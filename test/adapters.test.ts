@@ -11,12 +11,11 @@ import test, { type ExecutionContext } from 'ava';
 
 import * as ocp from 'orbax-ts';
 
-// The adapters are not re-exported from the package root yet; load them from dist/ directly.
-import type * as TfjsAdapter from '../dist/adapters/tfjs.js';
-import type * as OnnxAdapter from '../dist/adapters/onnx.js';
+import TfjsAdapter = ocp.adapters;
+import OnnxAdapter = ocp.adapters;
 
-const tfa = (await import(new URL('../../dist/adapters/tfjs.js', import.meta.url).href)) as typeof TfjsAdapter;
-const onnxa = (await import(new URL('../../dist/adapters/onnx.js', import.meta.url).href)) as typeof OnnxAdapter;
+const tfa = ocp.adapters;
+const onnxa = ocp.adapters;
 
 // ---------------------------------------------------------------- optional packages
 

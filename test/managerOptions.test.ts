@@ -4,10 +4,9 @@ import test from 'ava';
 
 import * as ocp from 'orbax-ts';
 
-// The policy layer is not re-exported from the package root yet; load it from dist/ directly.
-import type * as CheckpointManagers from '../dist/checkpointManagers/index.js';
+import CheckpointManagers = ocp.checkpointManagers;
 
-const cm = (await import(new URL('../../dist/checkpointManagers/index.js', import.meta.url).href)) as typeof CheckpointManagers;
+const cm = ocp.checkpointManagers;
 
 type Options = CheckpointManagers.CheckpointManagerOptions;
 
