@@ -353,6 +353,12 @@ test('a user handler registered with its args is picked by a composite and resto
 test('AsyncCheckpointer over a composite: save returns once inputs are copied, commits in the background', async (t) => {
   const dir = join(await tempDir(t), 'ckpt');
   const data = Float32Array.from({ length: 1 << 14 }, (_, i) => i);
+  {
+    await using scoped = new ocp.AsyncCheckpointer(new ocp.JsonCheckpointHandler());
+    await scoped.save(join(dir, '..', 'scoped'), new args.JsonSave({ a: 1 }));
+    t.true(scoped.isSavingInProgress() || (await readdir(join(dir, '..'))).includes('scoped'));
+  }
+  t.deepEqual(await new ocp.Checkpointer(new ocp.JsonCheckpointHandler()).restore(join(dir, '..', 'scoped')), { a: 1 }, '`await using` waited for the commit');
   const checkpointer = new ocp.AsyncCheckpointer(new ocp.CompositeCheckpointHandler(), { asyncOptions: { timeoutSecs: 60 } });
   await checkpointer.save(dir, new args.Composite({ state: new args.StandardSave({ w: ocp.array(data) }), meta: new args.JsonSave({ step: 1 }) }));
   data.fill(-1);
@@ -411,6 +417,10 @@ test('global shapes: strict refuses a mismatch with Orbax\'s message; strict: fa
   t.deepEqual([...padded.x.data], [1, 2, 3, 0, 4, 5, 6, 0, 0, 0, 0, 0]);
   const cut = (await checkpointer.restore(dir, { restoreArgs: { x: new ocp.ArrayRestoreArgs({ globalShape: [1, 2], strict: false }) } })) as { x: ocp.NdArray<'float32'> };
   t.deepEqual([...cut.x.data], [1, 2]);
+  const shard = (await checkpointer.restore(dir, { restoreArgs: { x: new ocp.ArrayRestoreArgs({ slice: [[1, 2], [1, 3]] }) } })) as { x: ocp.NdArray<'float32'> };
+  t.deepEqual([...shard.x.shape], [1, 2]);
+  t.deepEqual([...shard.x.data], [5, 6], 'a slice loads only what this process owns');
+  t.throws(() => new ocp.ArrayRestoreArgs({ slice: [[0, 1]], globalShape: [2, 3] }), { instanceOf: ocp.InvalidArgumentError });
   const std = new ocp.StandardCheckpointer();
   const host = (await std.restore(dir, { x: ocp.array(new Float32Array(4), [4, 1]) })) as { x: ocp.NdArray };
   t.deepEqual([...host.x.shape], [2, 3], 'strict host targets keep the stored shape, as in Python');

@@ -47,6 +47,11 @@ export interface ArrayRestoreArgsOptions extends RestoreArgsOptions {
   strict?: boolean;
   /** Informational only: orbax-ts restores host arrays. */
   sharding?: unknown;
+  /**
+   * The part of the array this process loads, per dimension `[start, end)` or null for all of
+   * it (what a sharding assigns to one process); only the chunks it touches are read.
+   */
+  slice?: ReadonlyArray<readonly [number, number] | null>;
 }
 
 /** How one array leaf is restored, with a requested global shape (Python `ArrayRestoreArgs`). */
@@ -54,12 +59,19 @@ export class ArrayRestoreArgs extends RestoreArgs {
   readonly globalShape: readonly number[] | undefined;
   readonly strict: boolean;
   readonly sharding: unknown;
+  readonly slice: ReadonlyArray<readonly [number, number] | null> | undefined;
 
   constructor(opts: ArrayRestoreArgsOptions = {}) {
     super({ restoreType: opts.restoreType ?? 'ndarray', ...(opts.dtype !== undefined ? { dtype: opts.dtype } : {}) });
     const shape = z.array(z.number().int().nonnegative()).optional();
     const parsed = z
-      .object({ globalShape: shape, shape, strict: z.boolean().optional(), sharding: z.unknown().optional() })
+      .object({
+        globalShape: shape,
+        shape,
+        strict: z.boolean().optional(),
+        sharding: z.unknown().optional(),
+        slice: z.array(z.union([z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]), z.null()])).optional(),
+      })
       .loose()
       .safeParse(opts);
     if (!parsed.success) throw new InvalidArgumentError(`Invalid ArrayRestoreArgs: ${z.prettifyError(parsed.error)}`);
@@ -67,6 +79,10 @@ export class ArrayRestoreArgs extends RestoreArgs {
     this.globalShape = requested ? Object.freeze([...requested]) : undefined;
     this.strict = parsed.data.strict ?? true;
     this.sharding = parsed.data.sharding ?? null;
+    this.slice = parsed.data.slice ? Object.freeze(parsed.data.slice.map((r) => (r ? Object.freeze([r[0], r[1]] as const) : null))) : undefined;
+    if (this.slice && this.globalShape) {
+      throw new InvalidArgumentError('ArrayRestoreArgs: give either a globalShape (pad/truncate) or a slice to load, not both.');
+    }
   }
 }
 

@@ -40,6 +40,8 @@ interface Plan {
   dtype?: DType;
   /** Restore at this shape: the stored array truncated and/or zero-padded. */
   shape?: readonly number[];
+  /** Load only this region of the stored array. */
+  slice?: SliceSpec;
 }
 
 function shapeRepr(shape: readonly number[]): string {
@@ -96,6 +98,7 @@ function applyRestoreArgs(plan: Plan, args: RestoreArgs | undefined): Plan {
   }
   if (args.dtype) out.dtype = args.dtype;
   if (args instanceof ArrayRestoreArgs && args.globalShape) out = withShape(out, args.globalShape, args.strict);
+  if (args instanceof ArrayRestoreArgs && args.slice) out.slice = args.slice;
   return out;
 }
 
@@ -161,9 +164,11 @@ async function readPlans(reader: CheckpointReader, plans: Plan[], opts: RestoreT
         dtype = 'float64';
       }
       const requested = plan.shape;
-      const slice = requested && requested.some((d, axis) => d < (meta.shape[axis] ?? 0))
-        ? requested.map((d, axis) => [0, Math.min(d, meta.shape[axis] ?? 0)] as const)
-        : undefined;
+      const slice =
+        plan.slice ??
+        (requested && requested.some((d, axis) => d < (meta.shape[axis] ?? 0))
+          ? requested.map((d, axis) => [0, Math.min(d, meta.shape[axis] ?? 0)] as const)
+          : undefined);
       reads.push({ index, path: plan.leaf.param, ...(dtype && dtype !== meta.dtype ? { dtype } : {}), ...(slice ? { slice } : {}) });
     }
   });
