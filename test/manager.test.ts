@@ -188,3 +188,43 @@ test('killing a training process mid-save leaves every committed step restorable
     await manager.close();
   }
 });
+
+/** An async handler whose background write fails: the error must surface later, not in save(). */
+class FailingSave extends args.CheckpointArgs {}
+class FailingHandler implements ocp.AsyncCheckpointHandler<FailingSave, FailingSave, null, null> {
+  static typestr(): string {
+    return 'tests.FailingHandler';
+  }
+  typestr(): string {
+    return FailingHandler.typestr();
+  }
+  async save(): Promise<void> {
+    throw new ocp.OrbaxError('disk on fire');
+  }
+  async asyncSave(): Promise<Array<Promise<void>>> {
+    return [new Promise<void>((_, reject) => setTimeout(() => reject(new ocp.OrbaxError('disk on fire')), 20))];
+  }
+  async restore(): Promise<null> {
+    return null;
+  }
+  async metadata(): Promise<null> {
+    return null;
+  }
+  async finalize(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+test('a failed background save surfaces in waitUntilFinished and the next save, and the step is forgotten', async (t) => {
+  const root = await tempDir(t);
+  const manager = await ocp.CheckpointManager.open(root, { itemHandlers: new FailingHandler() });
+  t.true(await manager.save(0, new FailingSave()), 'save() returns after the blocking phase');
+  t.deepEqual(manager.allSteps(), [0]);
+  await t.throwsAsync(manager.waitUntilFinished(), { instanceOf: ocp.OrbaxError, message: 'disk on fire' });
+  t.deepEqual(manager.allSteps(), [], 'the failed step is dropped');
+  t.false((await readdir(root)).includes('0'), 'no committed step on disk');
+  await manager.save(1, new FailingSave());
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await t.throwsAsync(manager.save(2, new FailingSave()), { message: 'disk on fire' });
+  t.notThrows(() => manager.checkForErrors(), 'an error is reported once');
+  await manager.close().catch(() => undefined);
+});
