@@ -228,3 +228,15 @@ test('a failed background save surfaces in waitUntilFinished and the next save, 
   t.notThrows(() => manager.checkForErrors(), 'an error is reported once');
   await manager.close().catch(() => undefined);
 });
+
+test('a script that ends with an async save in flight still commits it before Node exits', async (t) => {
+  const root = await tempDir(t);
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(process.execPath, [join(process.cwd(), 'test', 'fixtures', 'managerSaveAndExit.mjs'), root]);
+  t.regex(stdout, /^returned (while saving|after commit)\n$/);
+  const manager = await ocp.CheckpointManager.open(root);
+  t.deepEqual(manager.allSteps(), [0]);
+  const restored = (await manager.restore(0)) as { w: ocp.NdArray<'float32'> };
+  t.true(restored.w.data.every((v) => v === 7));
+});
