@@ -72,17 +72,23 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Prepares `<final>.orbax-checkpoint-tmp` (created with its parents; a leftover one is
-/// replaced). An existing `final_dir` is an error unless `force`; even then it stays until the
-/// new checkpoint is complete (`commit_directory` replaces it), so a failed save loses nothing.
-/// With `write_step_metadata` (the top of a save) the initial `_CHECKPOINT_METADATA` is written.
+/// Prepares the directory a save writes into. Atomic-rename mode (`in_place` false):
+/// `<final>.orbax-checkpoint-tmp`, created with its parents (a leftover one is replaced); an
+/// existing `final_dir` is an error unless `force`, and even then it stays until the new
+/// checkpoint is complete (`commit_directory` replaces it), so a failed save loses nothing.
+/// Commit-file mode (`in_place` true, for stores without an atomic rename): the final directory
+/// itself, which a forced save must empty first; it counts as committed once
+/// `commit_success.txt` is written. With `write_step_metadata` (the top of a save) the initial
+/// `_CHECKPOINT_METADATA` is written.
 #[napi]
 pub async fn create_tmp_directory(
     final_dir: String,
     force: bool,
     write_step_metadata: bool,
+    in_place: Option<bool>,
 ) -> Result<TmpDirectory> {
     let final_dir = absolute(&final_dir)?;
+    let in_place = in_place.unwrap_or(false);
     napi::tokio::task::spawn_blocking(move || {
         let io = |path: &std::path::Path, e| orbax_checkpoint::Error::Io {
             path: path.display().to_string(),
@@ -95,23 +101,27 @@ pub async fn create_tmp_directory(
             )));
         }
         let init = now();
-        let tmp = tmp_path(&final_dir);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        let dir = if in_place {
+            final_dir.clone()
+        } else {
+            tmp_path(&final_dir)
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-        if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        if let Some(parent) = dir.parent() {
             sync_dir(parent)?;
         }
         if write_step_metadata {
             let empty = orbax_checkpoint::pyjson::PyValue::Dict(Vec::new());
             write_file_durable(
-                &tmp.join(CHECKPOINT_METADATA_FILE),
+                &dir.join(CHECKPOINT_METADATA_FILE),
                 render_step_metadata(None, Some(init), None, &empty).as_bytes(),
             )?;
         }
         Ok(TmpDirectory {
-            path: tmp.to_string_lossy().into_owned(),
+            path: dir.to_string_lossy().into_owned(),
             init_timestamp_nsecs: BigInt::from(init),
         })
     })
@@ -169,13 +179,17 @@ pub async fn write_step_metadata(dir: String, metadata: StepMetadataToWrite) -> 
 
 /// Commits a temporary directory: `commit_success.txt` naming `final_dir`, then the durable
 /// rename `tmp` → `final_dir`. An existing `final_dir` (a forced save) is removed just before
-/// the rename, once the new checkpoint is complete.
+/// the rename, once the new checkpoint is complete. When `tmp` is `final_dir` (commit-file
+/// mode) the durable marker is the commit.
 #[napi]
 pub async fn commit_directory(tmp: String, final_dir: String) -> Result<()> {
     let tmp = absolute(&tmp)?;
     let final_dir = absolute(&final_dir)?;
     napi::tokio::task::spawn_blocking(move || {
         write_commit_marker(&tmp, &final_dir)?;
+        if tmp == final_dir {
+            return sync_dir(&final_dir);
+        }
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir).map_err(|e| orbax_checkpoint::Error::Io {
                 path: final_dir.display().to_string(),

@@ -8,11 +8,13 @@ import { InvalidArgumentError, OrbaxError } from '../errors.js';
 import { type AsyncCheckpointHandler, isAsyncHandler } from '../handlers/checkpointHandler.js';
 import type { StepMetadata } from '../metadata/types.js';
 import { BackgroundSaves } from './backgroundSaves.js';
+import { type AtomicityOptions, atomicityOptionsSchema } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import {
   type CheckpointerSaveOptions,
   checkpointMetadata,
   expectCheckpointArgs,
+  isCommitFile,
   type MetadataOf,
   type RestoreArgsOf,
   type ResultOf,
@@ -31,6 +33,7 @@ export interface AsyncOptions {
 
 const optionsSchema = z
   .object({
+    atomicityOptions: atomicityOptionsSchema.optional(),
     asyncOptions: z
       .object({
         timeoutSecs: z.number().positive().optional(),
@@ -67,8 +70,10 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
   readonly #saves = new BackgroundSaves();
   readonly #timeoutSecs: number;
   readonly #afterCommit: (() => void | Promise<void>) | undefined;
+  readonly #atomicity: AtomicityOptions | undefined;
 
-  constructor(handler: H, opts?: { asyncOptions?: AsyncOptions }) {
+  /** `atomicityOptions` as for {@link Checkpointer}. */
+  constructor(handler: H, opts?: { asyncOptions?: AsyncOptions; atomicityOptions?: AtomicityOptions }) {
     if (!isAsyncHandler(handler)) {
       throw new InvalidArgumentError('AsyncCheckpointer takes an AsyncCheckpointHandler (one with asyncSave); use Checkpointer for other handlers.');
     }
@@ -76,6 +81,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     this.handler = handler;
     this.#timeoutSecs = parsed.asyncOptions?.timeoutSecs ?? 1200;
     this.#afterCommit = parsed.asyncOptions?.postFinalizationCallback as (() => void | Promise<void>) | undefined;
+    this.#atomicity = parsed.atomicityOptions;
   }
 
   /** Starts saving `args` as `directory`; resolves once the inputs are captured. */
@@ -83,7 +89,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     const options = parseArgsOptions(saveOptionsSchema, opts, 'AsyncCheckpointer.save options');
     expectCheckpointArgs(args, 'AsyncCheckpointer.save');
     await this.#saves.waitUntilFinished();
-    const save = startSave(directory, options);
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity });
     const writes = await captureWrites(this.handler, save, args, true);
     await this.#saves.start(async () => {
       await withTimeout(finishSave(save, this.handler, writes), this.#timeoutSecs, `The save of ${save.finalDir}`);
@@ -94,13 +100,13 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
   async restore(directory: string, args?: RestoreArgsOf<H>): Promise<ResultOf<H>> {
     await this.#saves.waitUntilFinished();
     if (args !== undefined) expectCheckpointArgs(args, 'AsyncCheckpointer.restore');
-    const path = await finalizedCheckpointPath(directory);
+    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity) });
     return (await this.handler.restore(path, args)) as ResultOf<H>;
   }
 
   async metadata(directory: string): Promise<StepMetadata<MetadataOf<H>>> {
     await this.#saves.waitUntilFinished();
-    return (await checkpointMetadata(this.handler, directory)) as StepMetadata<MetadataOf<H>>;
+    return (await checkpointMetadata(this.handler, directory, this.#atomicity)) as StepMetadata<MetadataOf<H>>;
   }
 
   /** Resolves when the last save has committed; rejects (once) with its error if it failed. */

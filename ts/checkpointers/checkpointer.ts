@@ -1,6 +1,8 @@
 /** `Checkpointer`: a synchronous, atomic checkpointer around one handler. */
 import '../handlers/builtins.js';
 
+import { resolve } from 'node:path';
+
 import { z } from 'zod';
 
 import { CheckpointArgs, parseArgsOptions } from '../args/checkpointArgs.js';
@@ -8,6 +10,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { type CheckpointHandler, isHandler } from '../handlers/checkpointHandler.js';
 import { readStepMetadata } from '../metadata/stepMetadata.js';
 import type { StepMetadata } from '../metadata/types.js';
+import { type AtomicityOptions, atomicityOptionsSchema, resolveAtomicityMode } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import { captureWrites, finishSave, startSave } from './commitProtocol.js';
 
@@ -17,6 +20,18 @@ export interface CheckpointerSaveOptions {
   force?: boolean;
   /** `custom_metadata` of `_CHECKPOINT_METADATA` (a plain object). */
   customMetadata?: Record<string, unknown>;
+}
+
+/** Options of a checkpointer. */
+export interface CheckpointerOptions {
+  atomicityOptions?: AtomicityOptions;
+}
+
+export const checkpointerOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional() }).strict();
+
+/** Whether `directory` is written and read in commit-file mode. */
+export function isCommitFile(directory: string, atomicity: AtomicityOptions | undefined): boolean {
+  return resolveAtomicityMode(resolve(directory), atomicity) === 'commit_file';
 }
 
 export const saveOptionsSchema = z
@@ -40,8 +55,8 @@ export function expectCheckpointArgs(args: unknown, what: string): void {
 }
 
 /** Step metadata of a checkpoint read through `handler` (a composite reports its own). */
-export async function checkpointMetadata(handler: CheckpointHandler, directory: string): Promise<StepMetadata> {
-  const path = await finalizedCheckpointPath(directory);
+export async function checkpointMetadata(handler: CheckpointHandler, directory: string, atomicity?: AtomicityOptions): Promise<StepMetadata> {
+  const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, atomicity) });
   if (typeof (handler as { itemHandlerTypestrs?: unknown }).itemHandlerTypestrs === 'function') {
     return (await handler.metadata(path)) as StepMetadata;
   }
@@ -57,10 +72,16 @@ export async function checkpointMetadata(handler: CheckpointHandler, directory: 
 /** Mirrors `ocp.Checkpointer`: `save` resolves once the checkpoint is committed. */
 export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   readonly handler: H;
+  readonly #atomicity: AtomicityOptions | undefined;
 
-  constructor(handler: H, opts?: Record<string, never>) {
+  /**
+   * `atomicityOptions.mode`: `'atomic_rename'` (the local default: write `<dir>.orbax-checkpoint-tmp`,
+   * then rename) or `'commit_file'` (write under the final name; `commit_success.txt`, written
+   * last, marks it committed — Orbax's protocol for stores without an atomic rename).
+   */
+  constructor(handler: H, opts?: CheckpointerOptions) {
     if (!isHandler(handler)) throw new InvalidArgumentError('Checkpointer takes a CheckpointHandler instance.');
-    parseArgsOptions(z.object({}).strict(), opts, 'Checkpointer options');
+    this.#atomicity = parseArgsOptions(checkpointerOptionsSchema, opts, 'Checkpointer options').atomicityOptions;
     this.handler = handler;
   }
 
@@ -71,7 +92,7 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   async save(directory: string, args: SaveArgsOf<H>, opts?: CheckpointerSaveOptions): Promise<void> {
     const options = parseArgsOptions(saveOptionsSchema, opts, 'Checkpointer.save options');
     expectCheckpointArgs(args, 'Checkpointer.save');
-    const save = startSave(directory, options);
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity });
     const writes = await captureWrites(this.handler, save, args, false);
     await finishSave(save, this.handler, writes);
   }
@@ -79,13 +100,13 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   /** Restores the checkpoint `directory` with the handler (`args` optional). */
   async restore(directory: string, args?: RestoreArgsOf<H>): Promise<ResultOf<H>> {
     if (args !== undefined) expectCheckpointArgs(args, 'Checkpointer.restore');
-    const path = await finalizedCheckpointPath(directory);
+    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity) });
     return (await this.handler.restore(path, args)) as ResultOf<H>;
   }
 
   /** `_CHECKPOINT_METADATA` with the handler's item metadata (reads no array data). */
   async metadata(directory: string): Promise<StepMetadata<MetadataOf<H>>> {
-    return (await checkpointMetadata(this.handler, directory)) as StepMetadata<MetadataOf<H>>;
+    return (await checkpointMetadata(this.handler, directory, this.#atomicity)) as StepMetadata<MetadataOf<H>>;
   }
 
   /** Nothing is pending in a synchronous checkpointer; present for symmetry with AsyncCheckpointer. */

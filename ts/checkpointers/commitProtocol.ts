@@ -17,20 +17,26 @@ import { type CheckpointHandler, isAsyncHandler, quiet } from '../handlers/check
 import { native } from '../native.js';
 import { isPlainObject } from '../tree/pytree.js';
 import { toTaggedJson } from '../tree/pyValue.js';
+import { type AtomicityOptions, resolveAtomicityMode } from '../path/atomicity.js';
 import { TMP_DIR_SUFFIX } from './checkpointPath.js';
 
 /** A save between its start and its commit. */
 export interface StartedSave {
   readonly finalDir: string;
+  /** Commit-file mode: written under the final name, committed by `commit_success.txt`. */
+  readonly inPlace: boolean;
   readonly tmpDir: string;
   /** Tagged JSON of `_CHECKPOINT_METADATA.custom_metadata`. */
   readonly customMetadata: string;
   /** The temporary directory's creation (resolves to its init timestamp). */
   readonly created: Promise<bigint>;
+  /** Starts the creation if it was deferred (idempotent). */
+  readonly startCreation: () => void;
+  readonly creationStarted: () => boolean;
 }
 
 /** Validates the destination and options now, and starts creating the temporary directory. */
-export function startSave(directory: string, opts: { force?: boolean; customMetadata?: unknown }): StartedSave {
+export function startSave(directory: string, opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined }): StartedSave {
   if (typeof directory !== 'string' || directory.length === 0) {
     throw new InvalidArgumentError(`A checkpoint path is a non-empty string, got ${String(directory)}`);
   }
@@ -45,24 +51,47 @@ export function startSave(directory: string, opts: { force?: boolean; customMeta
   if (!force && existsSync(finalDir)) {
     throw new InvalidArgumentError(`Destination ${finalDir} already exists.`);
   }
-  const created = quiet(callNative(() => native.createTmpDirectory(finalDir, force, true)).then((tmp) => tmp.initTimestampNsecs));
-  return { finalDir, tmpDir: finalDir + TMP_DIR_SUFFIX, customMetadata, created };
+  const inPlace = resolveAtomicityMode(finalDir, opts.atomicityOptions) === 'commit_file';
+  let begin: () => void = () => undefined;
+  let started = false;
+  const created = quiet(
+    new Promise<void>((resolveStart) => {
+      begin = () => {
+        started = true;
+        resolveStart();
+      };
+    }).then(async () => (await callNative(() => native.createTmpDirectory(finalDir, force, true, inPlace))).initTimestampNsecs),
+  );
+  // A forced commit-file save empties the destination, so it waits until the input is accepted.
+  if (!(inPlace && force)) begin();
+  return {
+    finalDir,
+    inPlace,
+    tmpDir: inPlace ? finalDir : finalDir + TMP_DIR_SUFFIX,
+    customMetadata,
+    created,
+    startCreation: () => begin(),
+    creationStarted: () => started,
+  };
 }
 
 /** Has `handler` capture `args` and returns its writes (which wait for the directory). */
 export async function captureWrites(handler: CheckpointHandler, save: StartedSave, args: CheckpointArgs, copyInputs: boolean): Promise<Array<Promise<void>>> {
   const directoryReady = save.created.then(() => undefined);
   try {
-    if (isAsyncHandler(handler)) {
-      return (await handler.asyncSave(save.tmpDir, args, { directoryReady, copyInputs })).map(quiet);
-    }
-    return [quiet(directoryReady.then(() => handler.save(save.tmpDir, args)))];
+    const writes = isAsyncHandler(handler)
+      ? (await handler.asyncSave(save.tmpDir, args, { directoryReady, copyInputs, inPlace: save.inPlace })).map(quiet)
+      : [quiet(directoryReady.then(() => handler.save(save.tmpDir, args)))];
+    save.startCreation();
+    return writes;
   } catch (error) {
-    // Refused input: remove the temporary directory so that nothing is left behind.
-    await save.created.then(
-      () => rm(save.tmpDir, { recursive: true, force: true }),
-      () => undefined,
-    );
+    // Refused input: remove the directory it started so that nothing is left behind.
+    if (save.creationStarted()) {
+      await save.created.then(
+        () => rm(save.tmpDir, { recursive: true, force: true }),
+        () => undefined,
+      );
+    }
     throw error;
   }
 }

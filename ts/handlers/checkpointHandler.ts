@@ -36,6 +36,11 @@ export interface AsyncSaveContext {
    * A synchronous checkpointer passes false: it waits for the writes before returning.
    */
   readonly copyInputs?: boolean;
+  /**
+   * Commit-file mode (stores without an atomic rename): sub-directories are written under their
+   * final names and committed by their `commit_success.txt` alone. Default false.
+   */
+  readonly inPlace?: boolean;
 }
 
 /** A handler whose save has a blocking phase (capture inputs) and a background phase (write). */

@@ -166,13 +166,14 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
     const futures: Array<Promise<void>> = [];
     for (const { name, itemArgs, handler } of plan) {
       const finalDir = join(directory, name);
-      const tmpDir = finalDir + TMP_DIR_SUFFIX;
+      const inPlace = context?.inPlace ?? false;
+      const tmpDir = inPlace ? finalDir : finalDir + TMP_DIR_SUFFIX;
       const itemReady = quiet(parentReady.then(async () => {
-        await callNative(() => native.createTmpDirectory(finalDir, false, false));
+        await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace));
       }));
       pending.push({ name, handler, tmpDir, finalDir });
       if (isAsyncHandler(handler)) {
-        const itemContext = { directoryReady: itemReady, ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}) };
+        const itemContext = { directoryReady: itemReady, inPlace, ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}) };
         futures.push(...(await handler.asyncSave(tmpDir, itemArgs, itemContext)).map(quiet));
       } else {
         futures.push(quiet(itemReady.then(() => handler.save(tmpDir, itemArgs))));

@@ -12,7 +12,7 @@
  * `cleanupTmpDirectories`).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -35,7 +35,7 @@ import { CheckpointHandlerRegistry } from '../handlers/handlerRegistry.js';
 import { JsonCheckpointHandler } from '../handlers/jsonCheckpointHandler.js';
 import type { StepMetadata } from '../metadata/types.js';
 import { native } from '../native.js';
-import { isCheckpointFinalized } from '../path/atomicity.js';
+import { type AtomicityOptions, isCheckpointFinalized, resolveAtomicityMode } from '../path/atomicity.js';
 import { checkpointSteps } from '../path/legacySteps.js';
 import { buildStepPath, type NameFormat, standardNameFormat } from '../path/nameFormat.js';
 import { cleanupTmpDirectories } from '../path/tmpPaths.js';
@@ -113,6 +113,7 @@ export class CheckpointManager {
   readonly #handler: CompositeCheckpointHandler;
   readonly #checkpointer: Checkpointer<CompositeCheckpointHandler> | AsyncCheckpointer<CompositeCheckpointHandler>;
   readonly #background = new BackgroundSaves();
+  readonly #atomicity: AtomicityOptions;
   #mode: ItemMode | undefined;
   #checkpoints: PolicyCheckpointInfo[] = [];
   #initialized = false;
@@ -128,8 +129,14 @@ export class CheckpointManager {
     if (o.todeleteFullPath !== null) {
       throw new InvalidArgumentError('todeleteFullPath is for GCS, which orbax-ts does not support; use todeleteSubdir.');
     }
-    this.#nameFormat = (o.stepNameFormat as NameFormat | null) ??
-      standardNameFormat({ ...(o.stepPrefix !== null ? { stepPrefix: o.stepPrefix } : {}), ...(o.stepFormatFixedLength !== null ? { stepFormatFixedLength: o.stepFormatFixedLength } : {}) });
+    this.#atomicity = { mode: o.atomicityOptions.mode, allowLegacyAtomicRename: o.atomicityOptions.allowLegacyAtomicRename };
+    this.#nameFormat =
+      (o.stepNameFormat as NameFormat | null) ??
+      standardNameFormat({
+        ...(o.stepPrefix !== null ? { stepPrefix: o.stepPrefix } : {}),
+        ...(o.stepFormatFixedLength !== null ? { stepFormatFixedLength: o.stepFormatFixedLength } : {}),
+        atomicityOptions: this.#atomicity,
+      });
     const metricsHandler = new JsonCheckpointHandler({ filename: METRICS_ITEM_NAME });
     if (parsed.handlerRegistry) {
       if (parsed.itemNames || parsed.itemHandlers) {
@@ -150,8 +157,8 @@ export class CheckpointManager {
       });
     }
     this.#checkpointer = o.enableAsyncCheckpointing
-      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs } })
-      : new Checkpointer(this.#handler);
+      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs }, atomicityOptions: this.#atomicity })
+      : new Checkpointer(this.#handler, { atomicityOptions: this.#atomicity });
     this.ready = this.#initialize(parsed.metadata);
     this.ready.catch(() => undefined);
   }
@@ -166,7 +173,7 @@ export class CheckpointManager {
   async #initialize(metadata: Record<string, unknown> | undefined): Promise<void> {
     const o = this.#options;
     if (o.create) await mkdir(this.directory, { recursive: true });
-    if (o.cleanupTmpDirectories && existsSync(this.directory)) await cleanupTmpDirectories(this.directory);
+    if (o.cleanupTmpDirectories && existsSync(this.directory)) await this.#cleanupTmpDirectories();
     if (metadata !== undefined && o.saveRootMetadata && !o.readOnly) {
       const file = join(this.directory, ROOT_METADATA_DIR, ROOT_METADATA_FILE);
       if (!existsSync(file)) {
@@ -176,6 +183,22 @@ export class CheckpointManager {
     }
     await this.#scan();
     this.#initialized = true;
+  }
+
+  /**
+   * Removes unfinished saves from the root. In commit-file mode every directory without a
+   * marker looks unfinished, `metadata/` included, so only step-named ones are removed there.
+   */
+  async #cleanupTmpDirectories(): Promise<void> {
+    if (resolveAtomicityMode(this.directory, this.#atomicity) === 'atomic_rename') {
+      await cleanupTmpDirectories(this.directory, { atomicityOptions: this.#atomicity });
+      return;
+    }
+    for (const entry of await readdir(this.directory, { withFileTypes: true })) {
+      const path = join(this.directory, entry.name);
+      if (!entry.isDirectory() || !/^(?:.+_)?\d+$/.test(entry.name) || (await isCheckpointFinalized(path, { atomicityOptions: this.#atomicity }))) continue;
+      await rm(path, { recursive: true, force: true });
+    }
   }
 
   async #scan(): Promise<void> {
@@ -347,7 +370,7 @@ export class CheckpointManager {
       if (target === null) throw new NotFoundError(`No steps found in ${base}.`);
     }
     const stepDir = this.#stepDir(target, base);
-    if (!(await isCheckpointFinalized(stepDir))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
+    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
     const mode = parsed.args !== undefined ? this.#decideMode(parsed.args, 'restore') : (this.#mode ?? (existsSync(join(stepDir, DEFAULT_ITEM_NAME)) ? 'default' : 'composite'));
     if (mode === 'default') {
       const result = await this.#checkpointer.restore(stepDir, parsed.args !== undefined ? new Composite({ [DEFAULT_ITEM_NAME]: parsed.args }) : undefined);
@@ -384,7 +407,7 @@ export class CheckpointManager {
     }
     await this.waitUntilFinished();
     const stepDir = this.#stepDir(step);
-    if (!(await isCheckpointFinalized(stepDir))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
+    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
     const meta = await this.#checkpointer.metadata(stepDir);
     const items = meta.itemMetadata as Composite | null;
     const mode = this.#mode ?? (existsSync(join(stepDir, DEFAULT_ITEM_NAME)) ? 'default' : 'composite');
