@@ -63,3 +63,12 @@ test('astype casts with numpy semantics', (t) => {
   const i4 = ocp.astype(ocp.array(new Int32Array([-8, 7, -1])), 'int4');
   t.deepEqual([...i4.data], [-8, 7, -1]);
 });
+
+test('toShapeDtypeStruct maps arrays to abstract targets and leaves other values alone', (t) => {
+  const abstract = ocp.toShapeDtypeStruct(ocp.array(Float32Array.from([1, 2, 3, 4]), [2, 2]));
+  t.true(abstract instanceof ocp.ShapeDtypeStruct);
+  t.deepEqual([...abstract.shape], [2, 2]);
+  t.is(abstract.dtype, 'float32');
+  t.is(ocp.toShapeDtypeStruct(3), 3);
+  t.is(ocp.toShapeDtypeStruct('x'), 'x');
+});

@@ -24,7 +24,7 @@ export {
   UnsupportedTypeError,
 } from './errors.js';
 export { DTYPES, type DType, type TypedArrayOf, type AnyTypedArray, itemSize } from './tree/dtypes.js';
-export { array, isNdArray, type NdArray, ShapeDtypeStruct } from './tree/ndarray.js';
+export { array, isNdArray, type NdArray, ShapeDtypeStruct, toShapeDtypeStruct } from './tree/ndarray.js';
 export { astype, bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './tree/convert.js';
 export { PLACEHOLDER, type PathKey, type PyTree, type Scalar } from './tree/pytree.js';
 export type {

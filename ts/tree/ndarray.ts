@@ -87,3 +87,12 @@ export function isNdArray(value: unknown): value is NdArray {
   const v = value as { dtype?: unknown; shape?: unknown; data?: unknown };
   return isDType(v.dtype) && Array.isArray(v.shape) && ArrayBuffer.isView(v.data);
 }
+
+/**
+ * Python `ocp.utils.to_shape_dtype_struct`: an array becomes the {@link ShapeDtypeStruct} of its
+ * shape and dtype (a restore target that holds no data); anything else is returned unchanged.
+ */
+export function toShapeDtypeStruct<T>(value: T): T extends NdArray<infer D> ? ShapeDtypeStruct<D> : T;
+export function toShapeDtypeStruct(value: unknown): unknown {
+  return isNdArray(value) ? new ShapeDtypeStruct(value.shape, value.dtype) : value;
+}
