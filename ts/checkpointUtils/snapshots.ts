@@ -18,6 +18,7 @@ import { copyFile, link, mkdir, readdir, readlink, rename, rm, stat, symlink } f
 import { basename, join } from 'node:path';
 
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { exists } from '../util/fsChecks.js';
 
 /** Default snapshot directory name under the checkpoint directory. */
 export const SNAPSHOTS_DIR = '_SNAPSHOTS';
@@ -40,15 +41,6 @@ function errorCode(error: unknown): string | undefined {
 /** Whether `error` says that a path vanished (the writer is deleting the step). */
 export function isVanishedError(error: unknown): boolean {
   return errorCode(error) === 'ENOENT';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const LINK_CONCURRENCY = 16;

@@ -1,5 +1,4 @@
 /** `waitForNewCheckpoint`: poll a checkpoint directory until a step is there, and hold it. */
-import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -10,6 +9,7 @@ import { checkpointSteps } from '../path/legacySteps.js';
 import { type NameFormat, nameFormatSchema, standardNameFormat } from '../path/nameFormat.js';
 import { abortableSleep, monotonicSeconds, throwIfAborted } from './abortableSleep.js';
 import { createSnapshot, isVanishedError, type LinkFile, releaseSnapshot, SNAPSHOTS_DIR } from './snapshots.js';
+import { exists } from '../util/fsChecks.js';
 
 /**
  * A step held by {@link waitForNewCheckpoint}: its snapshot exists until `release()`. Use it with
@@ -98,15 +98,6 @@ class Lease implements CheckpointLease {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,5 +1,5 @@
 /** `orbax-ts inspect`: what a checkpoint (or a CheckpointManager directory) holds. */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { readStepMetadata } from '../metadata/stepMetadata.js';
@@ -7,6 +7,7 @@ import type { StepMetadata } from '../metadata/types.js';
 import { CheckpointReader, type LeafInfo } from '../restore/checkpointReader.js';
 import { itemSize } from '../tree/dtypes.js';
 import { sizeOf } from '../tree/ndarray.js';
+import { exists, isDirectory as isDir } from '../util/fsChecks.js';
 
 /** One leaf as `inspect` reports it. */
 export interface InspectedLeaf {
@@ -45,23 +46,6 @@ export interface InspectedManager {
   directory: string;
   steps: Array<{ step: number; name: string; checkpoint: InspectedCheckpoint }>;
   uncommitted: string[];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 function describeLeaf(leaf: LeafInfo): InspectedLeaf {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 
 import { ArrayRestore, ArraySave } from '../args/array.js';
-import { parseArgsOptions } from '../args/checkpointArgs.js';
+import { type CheckpointArgs, parseArgsOptions } from '../args/checkpointArgs.js';
 import { Composite } from '../args/composite.js';
 import { JsonRestore, JsonSave } from '../args/json.js';
 import { PyTreeRestore, PyTreeSave } from '../args/pyTree.js';
@@ -15,7 +15,7 @@ import { CorruptCheckpointError, UnsupportedTypeError } from '../errors.js';
 import { isNdArray, type NdArray } from '../tree/ndarray.js';
 import { ArrayCheckpointHandler } from './arrayCheckpointHandler.js';
 import { expectArgs } from './argsCheck.js';
-import type { AsyncCheckpointHandler, AsyncSaveContext } from './checkpointHandler.js';
+import type { AsyncCheckpointHandler, AsyncSaveContext, CheckpointHandler } from './checkpointHandler.js';
 import { CompositeCheckpointHandler } from './compositeCheckpointHandler.js';
 import { JsonCheckpointHandler } from './jsonCheckpointHandler.js';
 import { PyTreeCheckpointHandler } from './pyTreeCheckpointHandler.js';
@@ -29,131 +29,106 @@ function metadataFlag(value: unknown, flag: string, where: string): boolean {
   return v;
 }
 
+/**
+ * What both random-key handlers share: a composite of `<keyName>` (written by `keyHandler`) and
+ * `<keyName>_metadata` (a JSON flag), finalized and closed with it.
+ */
+abstract class RandomKeyHandlerBase<SaveA extends CheckpointArgs, RestoreA extends CheckpointArgs, R> implements AsyncCheckpointHandler<SaveA, RestoreA, R, null> {
+  readonly keyName: string;
+  protected readonly composite: CompositeCheckpointHandler;
+
+  protected constructor(keyName: string, keyHandler: CheckpointHandler) {
+    this.keyName = keyName;
+    this.composite = new CompositeCheckpointHandler({ items: { [keyName]: keyHandler, [`${keyName}_metadata`]: new JsonCheckpointHandler() } });
+  }
+
+  abstract typestr(): string;
+  abstract asyncSave(directory: string, args: SaveA, context?: AsyncSaveContext): Promise<Array<Promise<void>>>;
+  abstract restore(directory: string, args?: RestoreA): Promise<R>;
+
+  async save(directory: string, args: SaveA): Promise<void> {
+    await Promise.all(await this.asyncSave(directory, args, { copyInputs: false }));
+  }
+
+  /** Writes the key item and its `{"<flag>": value}` metadata item. */
+  protected saveItems(directory: string, keyArgs: CheckpointArgs, flags: Record<string, boolean>, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
+    return this.composite.asyncSave(directory, new Composite({ [this.keyName]: keyArgs, [`${this.keyName}_metadata`]: new JsonSave(flags) }), context);
+  }
+
+  /** Reads the key item and the named boolean flag of its metadata item. */
+  protected async restoreItems(directory: string, keyArgs: CheckpointArgs, flag: string): Promise<{ key: unknown; flag: boolean }> {
+    const result = await this.composite.restore(directory, new Composite({ [this.keyName]: keyArgs, [`${this.keyName}_metadata`]: new JsonRestore() }));
+    return { key: result.get(this.keyName), flag: metadataFlag(result.get(`${this.keyName}_metadata`), flag, directory) };
+  }
+
+  async metadata(): Promise<null> {
+    return null;
+  }
+
+  async finalize(directory: string): Promise<void> {
+    await this.composite.finalize(directory);
+  }
+
+  async close(): Promise<void> {
+    await this.composite.close();
+  }
+}
+
 /** Mirrors Python's `JaxRandomKeyCheckpointHandler`: restores `{ data, typed }`. */
-export class JaxRandomKeyCheckpointHandler implements AsyncCheckpointHandler<JaxRandomKeySave, JaxRandomKeyRestore, JaxRandomKey, null> {
+export class JaxRandomKeyCheckpointHandler extends RandomKeyHandlerBase<JaxRandomKeySave, JaxRandomKeyRestore, JaxRandomKey> {
   static typestr(): string {
     return TYPESTRS.jaxRandomKey;
   }
 
-  readonly keyName: string;
-  readonly #composite: CompositeCheckpointHandler;
-
   constructor(opts?: { keyName?: string }) {
-    this.keyName = parseArgsOptions(optionsSchema, opts, 'JaxRandomKeyCheckpointHandler options').keyName ?? 'jax_random_key';
-    this.#composite = new CompositeCheckpointHandler({
-      items: { [this.keyName]: new ArrayCheckpointHandler(), [`${this.keyName}_metadata`]: new JsonCheckpointHandler() },
-    });
+    super(parseArgsOptions(optionsSchema, opts, 'JaxRandomKeyCheckpointHandler options').keyName ?? 'jax_random_key', new ArrayCheckpointHandler());
   }
 
   typestr(): string {
     return JaxRandomKeyCheckpointHandler.typestr();
   }
 
-  async save(directory: string, args: JaxRandomKeySave): Promise<void> {
-    await Promise.all(await this.asyncSave(directory, args));
-  }
-
   async asyncSave(directory: string, args: JaxRandomKeySave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const save = expectArgs('JaxRandomKeyCheckpointHandler', args, [JaxRandomKeySave]);
-    return this.#composite.asyncSave(
-      directory,
-      new Composite({
-        [this.keyName]: new ArraySave(save.item.data, save.saveArgs !== undefined ? { saveArgs: save.saveArgs } : undefined),
-        [`${this.keyName}_metadata`]: new JsonSave({ typed: save.item.typed }),
-      }),
-      context,
-    );
+    const keyArgs = new ArraySave(save.item.data, save.saveArgs !== undefined ? { saveArgs: save.saveArgs } : undefined);
+    return this.saveItems(directory, keyArgs, { typed: save.item.typed }, context);
   }
 
   async restore(directory: string, args?: JaxRandomKeyRestore): Promise<JaxRandomKey> {
     const restore = args === undefined ? new JaxRandomKeyRestore() : expectArgs('JaxRandomKeyCheckpointHandler', args, [JaxRandomKeyRestore]);
-    const result = await this.#composite.restore(
-      directory,
-      new Composite({
-        [this.keyName]: new ArrayRestore(restore.restoreArgs !== undefined ? { restoreArgs: restore.restoreArgs } : undefined),
-        [`${this.keyName}_metadata`]: new JsonRestore(),
-      }),
-    );
-    const data = result.get(this.keyName);
-    if (!isNdArray(data) || data.dtype !== 'uint32') {
+    const { key, flag } = await this.restoreItems(directory, new ArrayRestore(restore.restoreArgs !== undefined ? { restoreArgs: restore.restoreArgs } : undefined), 'typed');
+    if (!isNdArray(key) || key.dtype !== 'uint32') {
       throw new UnsupportedTypeError(`${directory}: the key data is not a uint32 array.`);
     }
-    const typed = metadataFlag(result.get(`${this.keyName}_metadata`), 'typed', directory);
-    return Object.freeze({ data: data as NdArray<'uint32'>, typed });
-  }
-
-  async metadata(): Promise<null> {
-    return null;
-  }
-
-  async finalize(directory: string): Promise<void> {
-    await this.#composite.finalize(directory);
-  }
-
-  async close(): Promise<void> {
-    await this.#composite.close();
+    return Object.freeze({ data: key as NdArray<'uint32'>, typed: flag });
   }
 }
 
 /** Mirrors Python's `NumpyRandomKeyCheckpointHandler`: the legacy tuple (as an array) or the state dict. */
-export class NumpyRandomKeyCheckpointHandler implements AsyncCheckpointHandler<NumpyRandomKeySave, NumpyRandomKeyRestore, NumpyRandomState, null> {
+export class NumpyRandomKeyCheckpointHandler extends RandomKeyHandlerBase<NumpyRandomKeySave, NumpyRandomKeyRestore, NumpyRandomState> {
   static typestr(): string {
     return TYPESTRS.numpyRandomKey;
   }
 
-  readonly keyName: string;
-  readonly #composite: CompositeCheckpointHandler;
-
   constructor(opts?: { keyName?: string }) {
-    this.keyName = parseArgsOptions(optionsSchema, opts, 'NumpyRandomKeyCheckpointHandler options').keyName ?? 'np_random_key';
-    this.#composite = new CompositeCheckpointHandler({
-      items: { [this.keyName]: new PyTreeCheckpointHandler(), [`${this.keyName}_metadata`]: new JsonCheckpointHandler() },
-    });
+    super(parseArgsOptions(optionsSchema, opts, 'NumpyRandomKeyCheckpointHandler options').keyName ?? 'np_random_key', new PyTreeCheckpointHandler());
   }
 
   typestr(): string {
     return NumpyRandomKeyCheckpointHandler.typestr();
   }
 
-  async save(directory: string, args: NumpyRandomKeySave): Promise<void> {
-    await Promise.all(await this.asyncSave(directory, args));
-  }
-
   async asyncSave(directory: string, args: NumpyRandomKeySave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const save = expectArgs('NumpyRandomKeyCheckpointHandler', args, [NumpyRandomKeySave]);
-    return this.#composite.asyncSave(
-      directory,
-      new Composite({
-        [this.keyName]: new PyTreeSave(save.item),
-        [`${this.keyName}_metadata`]: new JsonSave({ legacy: save.legacy }),
-      }),
-      context,
-    );
+    return this.saveItems(directory, new PyTreeSave(save.item), { legacy: save.legacy }, context);
   }
 
   async restore(directory: string, args?: NumpyRandomKeyRestore): Promise<NumpyRandomState> {
     if (args !== undefined) expectArgs('NumpyRandomKeyCheckpointHandler', args, [NumpyRandomKeyRestore]);
-    const result = await this.#composite.restore(
-      directory,
-      new Composite({ [this.keyName]: new PyTreeRestore(), [`${this.keyName}_metadata`]: new JsonRestore() }),
-    );
-    const legacy = metadataFlag(result.get(`${this.keyName}_metadata`), 'legacy', directory);
-    const state = result.get(this.keyName);
+    const { key: state, flag: legacy } = await this.restoreItems(directory, new PyTreeRestore(), 'legacy');
     if (legacy !== Array.isArray(state)) {
       throw new CorruptCheckpointError(`${directory}: the metadata says legacy=${legacy} but the state is ${Array.isArray(state) ? 'a tuple' : 'a dict'}.`, 'ERR_METADATA');
     }
     return state as NumpyRandomState;
-  }
-
-  async metadata(): Promise<null> {
-    return null;
-  }
-
-  async finalize(directory: string): Promise<void> {
-    await this.#composite.finalize(directory);
-  }
-
-  async close(): Promise<void> {
-    await this.#composite.close();
   }
 }

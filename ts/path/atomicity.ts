@@ -3,13 +3,13 @@
  * (layout §9.4): ATOMIC_RENAME (write under `<name>.orbax-checkpoint-tmp`, then rename) and
  * COMMIT_FILE (write under the final name, then add `commit_success.txt`).
  */
-import { lstat, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { z } from 'zod';
 
 import { TMP_DIR_SUFFIX } from '../checkpointers/checkpointPath.js';
 import { parseOptions } from '../validation.js';
+import { exists, isDirectory, isSymlink } from '../util/fsChecks.js';
 
 export { TMP_DIR_SUFFIX };
 
@@ -56,31 +56,6 @@ export function resolveAtomicityMode(path: string, options?: AtomicityOptions): 
   const mode = options?.mode ?? 'auto';
   if (mode !== 'auto') return mode;
   return isGcsPath(path) ? 'commit_file' : 'atomic_rename';
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function isSymlink(path: string): Promise<boolean> {
-  try {
-    return (await lstat(path)).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // The four validators of Python's TemporaryPath classes, as booleans. Like Python, `is_dir`

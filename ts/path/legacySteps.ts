@@ -8,6 +8,7 @@ import { basename, resolve } from 'node:path';
 
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { isPathFinalized } from './atomicity.js';
+import { exists } from '../util/fsChecks.js';
 
 /** Python `ALLOWED_STEP_NAME_PATTERN`: any non-empty prefix, `_`, digits. */
 export const ALLOWED_STEP_NAME_PATTERN = String.raw`(.+)_(\d+)`;
@@ -42,15 +43,6 @@ async function isLegacyFinalizedStep(path: string, name: string): Promise<boolea
     return false;
   }
   return isPathFinalized(path);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -2,7 +2,7 @@
  * `NameFormat`: how step numbers map to directory names, and how steps are found under a root
  * (Python `path.step.NameFormat`, `standard_name_format`, `composite_name_format`).
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { parseOptions } from '../validation.js';
 import { type AtomicityOptions, atomicityOptionsSchema, isPathFinalized } from './atomicity.js';
 import { Metadata } from './stepPathMetadata.js';
+import { isDirectory } from '../util/fsChecks.js';
 
 /** Python `NameFormat` protocol. Every lookup ignores uncommitted (temporary) step directories. */
 export interface NameFormat {
@@ -68,14 +69,6 @@ export async function buildStepMetadatas<M>(stepPaths: Iterable<string>, build: 
 /** Sorts step metadata by step, then directory name, for deterministic listings. */
 export function sortByStep<M extends Metadata>(metadatas: M[]): M[] {
   return metadatas.sort((a, b) => a.step - b.step || (basename(a.path) < basename(b.path) ? -1 : basename(a.path) > basename(b.path) ? 1 : 0));
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 function checkStep(step: number): void {

@@ -1,5 +1,4 @@
 /** Finding a step's directory through a {@link NameFormat} (Python `path.step` helpers). */
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -11,6 +10,7 @@ import { buildStepPath, type NameFormat, nameFormatSchema, standardNameFormat } 
 import type { Metadata } from './stepPathMetadata.js';
 import { allTemporaryPaths } from './tmpPaths.js';
 import { pyStrListRepr } from './pyRepr.js';
+import { exists } from '../util/fsChecks.js';
 
 /**
  * Python `latest_step_metadata`: the metadata with the greatest step (on equal steps, the greatest
@@ -128,11 +128,3 @@ export function getSaveDirectory(step: number, directory: string, opts?: GetSave
   return options.name !== undefined ? join(result, options.name) : result;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

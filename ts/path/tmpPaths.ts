@@ -3,10 +3,11 @@
  * (0.12.8 `atomicity.AtomicRenameTemporaryPath` and `temporary_paths`, exposed under their
  * older `path.step` names).
  */
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { type AtomicityCheckOptions, type AtomicityOptions, isPathTemporary, parseAtomicityCheckOptions, TMP_DIR_SUFFIX } from './atomicity.js';
+import { exists } from '../util/fsChecks.js';
 
 /** The file of step metadata (`_CHECKPOINT_METADATA`, layout §3.2). */
 const STEP_METADATA_FILE = '_CHECKPOINT_METADATA';
@@ -26,15 +27,6 @@ function initialStepMetadataJson(initTimestampNsecs: bigint): string {
 /** Wall-clock nanoseconds since the epoch (Python `time.time_ns()`, at millisecond resolution). */
 function timeNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
