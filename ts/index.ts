@@ -67,6 +67,7 @@ export {
 } from './handlers/index.js';
 export * as checkpointUtils from './checkpointUtils/index.js';
 export * as path from './path/index.js';
+export * as options from './options/index.js';
 export * as checkpointManagers from './checkpointManagers/index.js';
 export {
   CheckpointManager,
