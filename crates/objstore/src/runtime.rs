@@ -49,7 +49,7 @@ impl IoRuntime {
     }
 
     /// A runtime of its own with `worker_threads` threads, stopped when the last store using
-    /// it is dropped.
+    /// it is dropped (which, as for any tokio runtime, must then not happen in async code).
     pub fn dedicated(worker_threads: usize) -> std::io::Result<Self> {
         let runtime = Arc::new(build_runtime(worker_threads.max(1))?);
         Ok(Self {
@@ -60,11 +60,14 @@ impl IoRuntime {
 
     /// An existing multi-thread runtime (a current-thread runtime is refused: nothing would
     /// drive its I/O while the callers block).
-    pub fn from_handle(handle: Handle) -> std::result::Result<Self, String> {
+    pub fn from_handle(handle: Handle) -> std::io::Result<Self> {
         if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
-            return Err(format!(
-                "the object-store runtime must be a multi-thread tokio runtime, not {:?}",
-                handle.runtime_flavor()
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the object-store runtime must be a multi-thread tokio runtime, not {:?}",
+                    handle.runtime_flavor()
+                ),
             ));
         }
         Ok(Self {

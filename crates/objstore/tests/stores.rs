@@ -145,7 +145,66 @@ fn s3_on_moto_conforms_retries_and_reports_typed_errors() {
         assert!(err.object().starts_with("s3://no-such-bucket/p/"), "{err}");
     }
 
+    configured_by_environment(moto.port);
     injected_faults(moto.port);
+}
+
+/// Environment variable telling [`environment_child`] the moto port.
+const CHILD_PORT_VAR: &str = "ORBAX_OBJSTORE_TEST_MOTO_PORT";
+
+/// Credentials and endpoint come from `AWS_*` variables, and options override them: checked
+/// in a child process (this test binary running [`environment_child`]) so that no test
+/// changes the environment of this one.
+fn configured_by_environment(port: u16) {
+    let unused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "environment_child", "--nocapture"])
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        // Wrong on purpose: the child's options override it for the second store.
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{unused_port}"),
+        )
+        .env(CHILD_PORT_VAR, port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+#[ignore = "run by s3_on_moto_conforms_retries_and_reports_typed_errors in a child process"]
+fn environment_child() {
+    let port: u16 = std::env::var(CHILD_PORT_VAR).unwrap().parse().unwrap();
+    let from_env = StoreOptions {
+        retry: quick_retries(),
+        ..StoreOptions::default()
+    };
+    // The environment's endpoint is unreachable.
+    let store = open_url("s3://conformance/env", &from_env).unwrap();
+    let err = store.read(b"k", None).unwrap_err();
+    assert_eq!(objstore_error(&err).code(), "ERR_STORE_TRANSIENT");
+    // An option overrides it; the credentials still come from the environment.
+    let mut overridden = from_env.clone();
+    overridden
+        .config
+        .insert("AWS_ENDPOINT".into(), format!("http://127.0.0.1:{port}"));
+    let store = open_url("s3://conformance/env", &overridden).unwrap();
+    store.write(b"k", b"from env").unwrap();
+    assert_eq!(store.read(b"k", None).unwrap().unwrap(), &b"from env"[..]);
 }
 
 /// Through a proxy answering chosen requests with errors.
@@ -329,4 +388,57 @@ fn open_url_builds_gcs_and_azure_stores() {
         let store = open_url(url, &azure).unwrap();
         assert!(store.location().ends_with("://container/p"), "{url}");
     }
+}
+
+#[test]
+fn runs_on_a_dedicated_or_given_runtime_and_from_blocking_threads_of_other_runtimes() {
+    use orbax_objstore::IoRuntime;
+    let dedicated = StoreOptions {
+        runtime: Some(IoRuntime::dedicated(1).unwrap()),
+        ..StoreOptions::default()
+    };
+    let store = open_url("memory://runtimes/a", &dedicated).unwrap();
+    store.write(b"k", b"v").unwrap();
+    drop(dedicated);
+    assert_eq!(store.read(b"k", None).unwrap().unwrap(), &b"v"[..]);
+    drop(store);
+
+    let current = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let err = IoRuntime::from_handle(current.handle().clone()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+
+    // Async code (here: another runtime's task, as a napi `async fn`) hands the synchronous
+    // store calls to a blocking thread.
+    let other = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let given = StoreOptions {
+        runtime: Some(IoRuntime::from_handle(other.handle().clone()).unwrap()),
+        ..StoreOptions::default()
+    };
+    let store = open_url("memory://runtimes/b", &given).unwrap();
+    let value = other.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            store.write(b"k", b"from a blocking thread").unwrap();
+            store.read(b"k", None).unwrap().unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(value, &b"from a blocking thread"[..]);
+}
+
+#[test]
+#[should_panic(expected = "Cannot start a runtime from within a runtime")]
+fn refuses_to_block_inside_async_code() {
+    let store = open_url("memory://runtimes/c", &StoreOptions::default()).unwrap();
+    let other = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    other.block_on(async move {
+        let _ = store.read(b"k", None);
+    });
 }

@@ -58,7 +58,10 @@ fn reads_and_ranges(store: &ObjectStoreKv) {
     );
     assert_eq!(store.read(b"r/v", Some(5..5)).unwrap().unwrap(), &b""[..]);
     assert_eq!(store.read(b"r/v", Some(2..2)).unwrap().unwrap(), &b""[..]);
-    for range in [4..6, 5..6, 7..9, 6..6, 3..2] {
+    // The last one is inverted (start > end), as a corrupt index could ask.
+    #[allow(clippy::reversed_empty_ranges)]
+    let ranges = [4..6, 5..6, 7..9, 6..6, 3..2];
+    for range in ranges {
         match store.read(b"r/v", Some(range.clone())) {
             Err(orbax_kvstore::Error::RangeOutOfBounds {
                 path,

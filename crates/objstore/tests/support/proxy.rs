@@ -121,10 +121,9 @@ fn serve(client: TcpStream, upstream: u16, state: &State) -> std::io::Result<()>
     let mut client = client;
     if should_fail(state) {
         let status = state.status.load(Ordering::SeqCst);
-        let payload = format!(
+        let payload =
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InjectedFault</Code>\
-             <Message>injected by the test proxy</Message></Error>"
-        );
+             <Message>injected by the test proxy</Message></Error>";
         write!(
             client,
             "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\n\
