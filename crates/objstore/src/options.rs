@@ -1,0 +1,118 @@
+//! Options of [`open_url`](crate::open_url) and [`ObjectStoreKv`](crate::ObjectStoreKv).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::runtime::IoRuntime;
+
+/// Smallest part S3 and GCS accept in a multipart upload (except the last part).
+pub const MIN_PART_SIZE: usize = 5 << 20;
+
+/// Default part size of multipart uploads: large enough for few requests, small enough that
+/// a few parts in flight stay cheap in memory.
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
+
+/// How transient failures are retried.
+///
+/// Each HTTP request is retried by `object_store` (server errors, throttling, connection
+/// failures, and timeouts of idempotent requests) up to `max_retries` times, with exponential
+/// backoff from `initial_backoff` up to `max_backoff` (with jitter), for at most `timeout`
+/// from the first attempt. On top of that, an idempotent operation (read, list, delete, a
+/// plain write) that failed transiently without its request having been retried (e.g. a
+/// connection lost while reading a response body) is tried again up to `operation_retries`
+/// times. What still fails is an [`Error::Transient`](crate::Error::Transient) with the
+/// number of attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySettings {
+    /// Retries of one HTTP request (0 disables them).
+    pub max_retries: usize,
+    /// Pause before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest pause between retries.
+    pub max_backoff: Duration,
+    /// No retry starts later than this after the first attempt of a request.
+    pub timeout: Duration,
+    /// Retries of a whole idempotent operation, see above.
+    pub operation_retries: u32,
+}
+
+impl Default for RetrySettings {
+    /// `object_store`'s defaults: 10 retries, 100 ms doubling up to 15 s, within 3 minutes.
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            timeout: Duration::from_secs(180),
+            operation_retries: 2,
+        }
+    }
+}
+
+impl RetrySettings {
+    pub(crate) fn to_object_store(&self) -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            backoff: object_store::BackoffConfig {
+                init_backoff: self.initial_backoff,
+                max_backoff: self.max_backoff,
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.timeout,
+        }
+    }
+}
+
+/// Options of a store opened by [`open_url`](crate::open_url).
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `object_store` configuration keys and values, case-insensitive, e.g.
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, `aws_endpoint`,
+    /// `aws_allow_http`, `google_service_account`, `azure_storage_account_name`, or client
+    /// options such as `timeout`. They override the environment. A key the URL's store does
+    /// not know is an error (a misspelled credential would otherwise be ignored); local
+    /// directories and memory stores take no configuration and ignore this.
+    pub config: BTreeMap<String, String>,
+    /// Read the store's configuration from the environment first (`AWS_*`, `GOOGLE_*`,
+    /// `AZURE_*` variables, as `object_store`'s `from_env` builders do). Default: true.
+    pub use_env: bool,
+    /// Retries of transient failures.
+    pub retry: RetrySettings,
+    /// Bytes per part of multipart uploads (appendable values). S3 and GCS need at least
+    /// [`MIN_PART_SIZE`]. Default: [`DEFAULT_PART_SIZE`].
+    pub part_size: usize,
+    /// Parts of one upload sent concurrently. Default: 4.
+    pub max_parts_in_flight: usize,
+    /// The runtime running the I/O; default: [`IoRuntime::shared`].
+    pub runtime: Option<IoRuntime>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            config: BTreeMap::new(),
+            use_env: true,
+            retry: RetrySettings::default(),
+            part_size: DEFAULT_PART_SIZE,
+            max_parts_in_flight: 4,
+            runtime: None,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Default options with these `object_store` configuration entries.
+    pub fn with_config<K, V>(entries: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            config: entries
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
