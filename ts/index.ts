@@ -6,6 +6,8 @@
  * const tree = await new ocp.PyTreeCheckpointer().restore('/path/to/checkpoint');
  * ```
  */
+import './handlers/builtins.js';
+
 import { native } from './native.js';
 
 export {
@@ -36,16 +38,42 @@ export type {
   ValueMetadata,
 } from './metadata/types.js';
 export { CheckpointReader, type LeafInfo, type ReadArrayOptions, type SliceSpec } from './restore/checkpointReader.js';
+export { PyTreeCheckpointer, type PyTreeCheckpointerOptions, type PyTreeSaveOptions } from './checkpointers/pyTreeCheckpointer.js';
+export { Checkpointer, type CheckpointerSaveOptions } from './checkpointers/checkpointer.js';
+export { AsyncCheckpointer, type AsyncOptions } from './checkpointers/asyncCheckpointer.js';
+export type { SaveArgs } from './handlers/pyTreeSave.js';
 export {
-  PyTreeCheckpointer,
-  type PyTreeCheckpointerOptions,
-  type PyTreeRestoreOptions,
-  type PyTreeSaveOptions,
-} from './checkpointers/pyTreeCheckpointer.js';
-export type { SaveArgs } from './checkpointers/saveTree.js';
+  RestoreArgs,
+  ArrayRestoreArgs,
+  type RestoreType,
+  type RestoreArgsOptions,
+  type ArrayRestoreArgsOptions,
+} from './restore/restoreArgs.js';
+export * as args from './args/index.js';
+export * as handlers from './handlers/index.js';
+export {
+  CheckpointHandlerRegistry,
+  DefaultCheckpointHandlerRegistry,
+  StandardCheckpointHandler,
+  PyTreeCheckpointHandler,
+  JsonCheckpointHandler,
+  ArrayCheckpointHandler,
+  ProtoCheckpointHandler,
+  JaxRandomKeyCheckpointHandler,
+  NumpyRandomKeyCheckpointHandler,
+  CompositeCheckpointHandler,
+  type CheckpointHandler,
+  type AsyncCheckpointHandler,
+} from './handlers/index.js';
+export * as checkpointUtils from './checkpointUtils.js';
 export { scalar, type TypedScalar } from './tree/flatten.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
-export { StandardCheckpointer, type StandardRestoreOptions, type StandardSaveOptions } from './checkpointers/standardCheckpointer.js';
+export {
+  StandardCheckpointer,
+  type StandardCheckpointerOptions,
+  type StandardRestoreOptions,
+  type StandardSaveOptions,
+} from './checkpointers/standardCheckpointer.js';
 
 /** Opens an item directory for lazy browsing: leaf metadata first, array data on demand. */
 export async function openCheckpoint(directory: string): Promise<import('./restore/checkpointReader.js').CheckpointReader> {

@@ -1,7 +1,9 @@
 //! The napi-rs crate of orbax-ts: one module per concept, only conversions and async glue.
 
+pub mod commit;
 pub mod errors;
 pub mod item;
+pub mod json;
 pub mod metadata;
 pub mod save;
 

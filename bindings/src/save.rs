@@ -1,5 +1,5 @@
-//! Saving a checkpoint: the TS layer sends a flattened plan (entries, arrays, strings, options)
-//! in one call; the core writes, commits and renames off the JS thread.
+//! Saving a PyTree item: the TS layer sends a flattened plan (entries, arrays, strings, options)
+//! in one call; the core encodes and writes it off the JS thread.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use napi::Result;
 use napi_derive::napi;
 use orbax_checkpoint::pyjson::PyValue;
 use orbax_checkpoint::save::{
-    save_checkpoint, ArrayToSave, CheckpointToSave, ItemToSave, SaveOptions,
+    plan_array_metadata, save_item, ArrayToSave, ItemToSave, SaveOptions,
 };
 use orbax_checkpoint::{KeyEntry, KeyType, TreeEntry};
 
@@ -44,27 +44,24 @@ pub struct SaveString {
     pub value: String,
 }
 
-/// A whole `Checkpointer.save` of one PyTree item.
+/// One PyTree item, written by a handler into a directory that already exists (the checkpointer
+/// owns the temporary directory and the commit).
 #[napi(object)]
-pub struct SavePlan {
+pub struct ItemPlan {
     pub entries: Vec<SaveEntry>,
     pub arrays: Vec<SaveArray>,
     pub strings: Vec<SaveString>,
     /// `_METADATA.custom_metadata`, tagged JSON text (see `PyValue::from_tagged`).
     pub item_custom_metadata: String,
-    /// `_CHECKPOINT_METADATA.custom_metadata`, tagged JSON text.
-    pub custom_metadata: String,
     pub use_ocdbt: bool,
     pub use_zarr3: bool,
     pub use_compression: bool,
     pub ocdbt_target_data_file_size: Option<f64>,
-    pub force: bool,
-    pub handler_typestr: String,
     /// Chunk bytes encoded and written at once (Orbax's `save_concurrent_gb` × 2^30).
     pub concurrent_bytes: Option<f64>,
 }
 
-fn tagged(text: &str, what: &str) -> Result<PyValue> {
+pub(crate) fn tagged(text: &str, what: &str) -> Result<PyValue> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| coded("ERR_INVALID_ARGUMENT", format!("{what}: {e}")))?;
     PyValue::from_tagged(&value).map_err(|e| coded("ERR_INVALID_ARGUMENT", format!("{what}: {e}")))
@@ -84,9 +81,10 @@ fn to_u64s(values: &[i64], what: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// Saves a checkpoint to `dir` (absolute) and resolves once it is committed.
+/// Writes one PyTree item into `dir` (absolute, existing): arrays (OCDBT per-process database
+/// merged into the item root, or plain zarr directories), `_strings.json`, `_METADATA`.
 #[napi]
-pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
+pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
     let entries = plan
         .entries
         .into_iter()
@@ -110,7 +108,6 @@ pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
         })
         .collect();
     let item_custom = tagged(&plan.item_custom_metadata, "item custom metadata")?;
-    let custom = tagged(&plan.custom_metadata, "custom metadata")?;
     let mut arrays = Vec::with_capacity(plan.arrays.len());
     for a in &plan.arrays {
         arrays.push((
@@ -141,9 +138,15 @@ pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
             .concurrent_bytes
             .filter(|b| b.is_finite() && *b >= 1.0)
             .map_or(SaveOptions::default().concurrent_bytes, |b| b as u64),
-        cancel: None,
+        ..SaveOptions::default()
     };
-    let (force, typestr) = (plan.force, plan.handler_typestr);
+    let dir = PathBuf::from(dir);
+    if !dir.is_absolute() {
+        return Err(coded(
+            "ERR_INVALID_ARGUMENT",
+            format!("Checkpoint path should be absolute. Got {}", dir.display()),
+        ));
+    }
     napi::tokio::task::spawn_blocking(move || {
         let item = ItemToSave {
             entries,
@@ -164,14 +167,10 @@ pub async fn save_checkpoint_plan(dir: String, plan: SavePlan) -> Result<()> {
             strings,
             custom_metadata: item_custom,
         };
-        let save = CheckpointToSave {
-            item,
-            options,
-            force,
-            custom_metadata: custom,
-            handler_typestr: typestr,
-        };
-        save_checkpoint(&PathBuf::from(dir), &save)
+        for array in &item.arrays {
+            plan_array_metadata(array, &options)?;
+        }
+        save_item(&dir, &item, &options)
     })
     .await
     .map_err(join_error)?

@@ -1,28 +1,16 @@
-/** `PyTreeCheckpointer`: a synchronous checkpointer of PyTrees with arrays, scalars and strings. */
+/** `PyTreeCheckpointer`: a synchronous Checkpointer of a PyTreeCheckpointHandler. */
 import { z } from 'zod';
 
-import { InvalidArgumentError } from '../errors.js';
+import { parseArgsOptions } from '../args/checkpointArgs.js';
+import { PyTreeRestore, type PyTreeRestoreOptions, PyTreeSave } from '../args/pyTree.js';
+import { PyTreeCheckpointHandler, type PyTreeCheckpointHandlerOptions } from '../handlers/pyTreeCheckpointHandler.js';
 import type { StepMetadata, TreeMetadata } from '../metadata/types.js';
-import { readStepMetadata } from '../metadata/stepMetadata.js';
-import { CheckpointReader } from '../restore/checkpointReader.js';
-import { type IntScalars, metadataTree, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
-import { finalizedCheckpointPath } from './checkpointPath.js';
-import { saveTree } from './saveTree.js';
+import { Checkpointer } from './checkpointer.js';
+
 
 /** Storage options of the PyTree handler (Python `PyTreeCheckpointHandler(...)`). */
-export interface PyTreeCheckpointerOptions {
-  /** Arrays in an OCDBT database (default) or as plain zarr directories. */
-  useOcdbt?: boolean;
-  /** zarr v3 (sharded, zstd level 3) instead of zarr v2 (zstd level 1). */
-  useZarr3?: boolean;
-  /** zstd-compress chunks (default true). */
-  useCompression?: boolean;
-  /** GiB of chunks encoded and written at once while saving. */
-  saveConcurrentGb?: number;
-  /** GiB of chunks decoded at once while restoring (a `restore()` option overrides it). */
-  restoreConcurrentGb?: number;
-}
+export type PyTreeCheckpointerOptions = Omit<PyTreeCheckpointHandlerOptions, 'intScalars'>;
 
 /** Options of {@link PyTreeCheckpointer.save}. */
 export interface PyTreeSaveOptions {
@@ -36,17 +24,7 @@ export interface PyTreeSaveOptions {
   ocdbtTargetDataFileSize?: number;
 }
 
-const constructorSchema = z
-  .object({
-    useOcdbt: z.boolean().optional(),
-    useZarr3: z.boolean().optional(),
-    useCompression: z.boolean().optional(),
-    saveConcurrentGb: z.number().positive().optional(),
-    restoreConcurrentGb: z.number().positive().optional(),
-  })
-  .strict();
-
-const saveOptionsSchema = z
+const saveSchema = z
   .object({
     saveArgs: z.unknown().optional(),
     force: z.boolean().optional(),
@@ -55,103 +33,57 @@ const saveOptionsSchema = z
   })
   .strict();
 
-/** Restore arguments of the PyTree handler (Python `args.PyTreeRestore`). */
-export interface PyTreeRestoreOptions {
-  /** Target tree: its structure and leaves (NdArray / ShapeDtypeStruct / scalars) shape the result. */
-  item?: unknown;
-  /** Restore only the paths of `item`. */
-  partialRestore?: boolean;
-  /** Integer scalars as `bigint` (default) or `number`. */
-  intScalars?: IntScalars;
-  /** GiB decoded at once (Orbax `restore_concurrent_gb`). */
-  restoreConcurrentGb?: number;
-}
-
-const restoreOptionsSchema = z
-  .object({
-    item: z.unknown().optional(),
-    partialRestore: z.boolean().optional(),
-    intScalars: z.enum(['bigint', 'number']).optional(),
-    restoreConcurrentGb: z.number().positive().optional(),
-  })
-  .loose();
-
-/** Validates an options object with zod, throwing an {@link InvalidArgumentError}. */
-export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value ?? {});
-  if (!result.success) {
-    throw new InvalidArgumentError(`Invalid ${what}: ${z.prettifyError(result.error)}`);
-  }
-  return result.data;
-}
-
-/** Reads the item metadata tree of a PyTree item directory. */
-export async function readTreeMetadata(directory: string): Promise<TreeMetadata> {
-  const reader = await CheckpointReader.open(directory);
-  return Object.freeze({
-    tree: metadataTree(reader),
-    customMetadata: reader.customMetadata,
-    useZarr3: reader.useZarr3,
-    useOcdbt: reader.useOcdbt,
-  });
-}
-
 /** Mirrors `ocp.PyTreeCheckpointer`: a synchronous checkpointer of PyTrees. */
 export class PyTreeCheckpointer {
-  readonly #storage: { useOcdbt: boolean; useZarr3: boolean; useCompression: boolean };
-  readonly #saveConcurrentGb: number | undefined;
-  readonly #restoreConcurrentGb: number | undefined;
+  readonly #checkpointer: Checkpointer<PyTreeCheckpointHandler>;
 
   constructor(opts: PyTreeCheckpointerOptions = {}) {
-    const parsed = parseOptions(constructorSchema, opts, 'PyTreeCheckpointer options');
-    this.#storage = { useOcdbt: parsed.useOcdbt ?? true, useZarr3: parsed.useZarr3 ?? false, useCompression: parsed.useCompression ?? true };
-    this.#saveConcurrentGb = parsed.saveConcurrentGb;
-    this.#restoreConcurrentGb = parsed.restoreConcurrentGb;
+    this.#checkpointer = new Checkpointer(new PyTreeCheckpointHandler(parseArgsOptions(z.object({
+      useOcdbt: z.boolean().optional(),
+      useZarr3: z.boolean().optional(),
+      useCompression: z.boolean().optional(),
+      saveConcurrentGb: z.number().positive().optional(),
+      restoreConcurrentGb: z.number().positive().optional(),
+    }).strict(), opts, 'PyTreeCheckpointer options')));
   }
 
   /**
-   * Saves `item` (arrays, scalars, strings, empty nodes) as the checkpoint `directory`,
-   * atomically; resolves once committed. The arrays' memory must not change until then.
+   * Saves `item` (a tree of arrays, scalars, strings and empty nodes, or a `PyTreeSave`) as the
+   * checkpoint `directory`, atomically; resolves once committed. The arrays' memory must not
+   * change until then.
    */
   async save(directory: string, item: unknown, opts?: PyTreeSaveOptions): Promise<void> {
-    const options = parseOptions(saveOptionsSchema, opts, 'PyTreeCheckpointer.save options');
-    await saveTree(directory, item, {
-      handler: 'pytree',
-      ...this.#storage,
-      ...(this.#saveConcurrentGb !== undefined ? { saveConcurrentGb: this.#saveConcurrentGb } : {}),
-      ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
+    const options = parseArgsOptions(saveSchema, opts, 'PyTreeCheckpointer.save options');
+    const args =
+      item instanceof PyTreeSave
+        ? item
+        : new PyTreeSave(item, {
+            ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
+            ...(options.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: options.ocdbtTargetDataFileSize } : {}),
+          });
+    await this.#checkpointer.save(directory, args, {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
-      ...(options.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: options.ocdbtTargetDataFileSize } : {}),
     });
   }
 
   /**
-   * Restores the tree at `directory`. Without `item` the structure comes from `_METADATA`
-   * (tuples come back as arrays, Python scalars as `number`/`bigint`/`boolean`).
+   * Restores the tree at `directory` (`args`: a `PyTreeRestore` or its options). Without `item`
+   * the structure comes from `_METADATA` (tuples come back as arrays, Python scalars as
+   * `number`/`bigint`/`boolean`).
    */
-  async restore(directory: string, args?: PyTreeRestoreOptions): Promise<PyTree> {
-    const opts = parseOptions(restoreOptionsSchema, args, 'PyTree restore arguments');
-    const path = await finalizedCheckpointPath(directory);
-    const reader = await CheckpointReader.open(path);
-    return restoreTree(reader, {
-      ...(opts.item !== undefined ? { target: opts.item } : {}),
-      ...(opts.partialRestore !== undefined ? { partial: opts.partialRestore } : {}),
-      ...(opts.intScalars !== undefined ? { intScalars: opts.intScalars } : {}),
-      ...((opts.restoreConcurrentGb ?? this.#restoreConcurrentGb) !== undefined
-        ? { concurrentGb: (opts.restoreConcurrentGb ?? this.#restoreConcurrentGb) as number }
-        : {}),
-    });
+  async restore(directory: string, args?: PyTreeRestore | PyTreeRestoreOptions): Promise<PyTree> {
+    return this.#checkpointer.restore(directory, args instanceof PyTreeRestore ? args : new PyTreeRestore(args));
   }
 
   /** The step metadata of `directory`; `itemMetadata` is the tree of leaf metadata. Reads no array data. */
   async metadata(directory: string): Promise<StepMetadata<TreeMetadata>> {
-    const path = await finalizedCheckpointPath(directory);
-    return readStepMetadata(path, await readTreeMetadata(path));
+    return this.#checkpointer.metadata(directory);
   }
 
-  /** Nothing to release; present for parity with Orbax. */
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#checkpointer.close();
+  }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();

@@ -1,15 +1,13 @@
-/** `StandardCheckpointer`: PyTrees of arrays and scalars (no strings). */
+/** `StandardCheckpointer`: an AsyncCheckpointer of a StandardCheckpointHandler, with Orbax's convenience signatures. */
 import { z } from 'zod';
 
+import { parseArgsOptions } from '../args/checkpointArgs.js';
+import { StandardRestore, StandardSave } from '../args/standard.js';
 import type { StepMetadata, TreeMetadata } from '../metadata/types.js';
-import { readStepMetadata } from '../metadata/stepMetadata.js';
-import { CheckpointReader } from '../restore/checkpointReader.js';
-import { type IntScalars, restoreTree } from '../restore/restoreTree.js';
+import { StandardCheckpointHandler, type StandardCheckpointHandlerOptions } from '../handlers/standardCheckpointHandler.js';
+import type { IntScalars } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
-import { finalizedCheckpointPath } from './checkpointPath.js';
-import { parseOptions, readTreeMetadata } from './pyTreeCheckpointer.js';
-import { BackgroundSaves } from './backgroundSaves.js';
-import { prepareSave } from './saveTree.js';
+import { AsyncCheckpointer, type AsyncOptions } from './asyncCheckpointer.js';
 
 /** Options of {@link StandardCheckpointer.save}. */
 export interface StandardSaveOptions {
@@ -24,128 +22,89 @@ export interface StandardSaveOptions {
 const saveSchema = z
   .object({ saveArgs: z.unknown().optional(), force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional() })
   .strict();
+
+/** Options of {@link StandardCheckpointer.restore}. */
+export interface StandardRestoreOptions {
+  /** See `StandardRestore`: `false` pads / truncates arrays to the target's shape. */
+  strict?: boolean;
+  /** Integer scalars as `bigint` (default) or `number`. */
+  intScalars?: IntScalars;
+}
+
+const restoreSchema = z.object({ strict: z.boolean().optional(), intScalars: z.enum(['bigint', 'number']).optional() }).strict();
+
+/** Options of the {@link StandardCheckpointer} constructor. */
+export interface StandardCheckpointerOptions extends Omit<StandardCheckpointHandlerOptions, 'intScalars'> {
+  asyncOptions?: AsyncOptions;
+}
+
 const constructorSchema = z
   .object({
     useOcdbt: z.boolean().optional(),
     saveConcurrentGb: z.number().positive().optional(),
     restoreConcurrentGb: z.number().positive().optional(),
+    asyncOptions: z.unknown().optional(),
   })
   .strict();
 
-/** Options of {@link StandardCheckpointer.restore}. */
-export interface StandardRestoreOptions {
-  /** Accepted for parity; host arrays always restore at their stored shape. */
-  strict?: boolean;
-  intScalars?: IntScalars;
-  restoreConcurrentGb?: number;
-}
-
-const schema = z
-  .object({
-    strict: z.boolean().optional(),
-    intScalars: z.enum(['bigint', 'number']).optional(),
-    restoreConcurrentGb: z.number().positive().optional(),
-  })
-  .strict();
-
-/** Something carrying a target tree, such as `new args.StandardRestore(item)`. */
-interface HasItem {
-  readonly item?: unknown;
-}
-
-function isRestoreArgs(value: unknown): value is HasItem {
-  return typeof value === 'object' && value !== null && value.constructor?.name === 'StandardRestore';
-}
-
-/** Mirrors `ocp.StandardCheckpointer`: PyTrees of arrays and scalars. */
+/**
+ * Mirrors `ocp.StandardCheckpointer`: PyTrees of arrays and scalars, saved asynchronously — the
+ * promise of `save()` resolves once the arrays are copied (the caller may then modify them), the
+ * checkpoint commits in the background; `waitUntilFinished()` resolves at commit or rejects with
+ * the background error; the next `save()` waits for the previous one.
+ */
 export class StandardCheckpointer {
-  readonly #useOcdbt: boolean;
-  readonly #saveConcurrentGb: number | undefined;
-  readonly #restoreConcurrentGb: number | undefined;
-  readonly #saves = new BackgroundSaves();
+  readonly #checkpointer: AsyncCheckpointer<StandardCheckpointHandler>;
 
-  /**
-   * `saveConcurrentGb` / `restoreConcurrentGb` bound the chunk bytes in flight while saving /
-   * restoring, as Orbax's handler options do.
-   */
-  constructor(opts: { useOcdbt?: boolean; saveConcurrentGb?: number; restoreConcurrentGb?: number } = {}) {
-    const parsed = parseOptions(constructorSchema, opts, 'StandardCheckpointer options');
-    this.#useOcdbt = parsed.useOcdbt ?? true;
-    this.#saveConcurrentGb = parsed.saveConcurrentGb;
-    this.#restoreConcurrentGb = parsed.restoreConcurrentGb;
+  constructor(opts: StandardCheckpointerOptions = {}) {
+    const parsed = parseArgsOptions(constructorSchema, opts, 'StandardCheckpointer options');
+    const { asyncOptions, ...handlerOptions } = parsed;
+    this.#checkpointer = new AsyncCheckpointer(
+      new StandardCheckpointHandler(handlerOptions),
+      asyncOptions !== undefined ? { asyncOptions: asyncOptions as AsyncOptions } : undefined,
+    );
   }
 
-  /**
-   * Saves `state` (arrays and scalars; strings are refused, as Orbax refuses them) as the
-   * checkpoint `directory`, asynchronously as Orbax's StandardCheckpointer does: the promise
-   * resolves once the arrays are copied (the caller may then modify them), the checkpoint
-   * commits in the background. `waitUntilFinished()` resolves at commit or rejects with the
-   * background error; the next `save()` first waits for the previous one.
-   */
+  /** Saves `state` (a tree, or a `StandardSave`) as the checkpoint `directory`. */
   async save(directory: string, state: unknown, opts?: StandardSaveOptions): Promise<void> {
-    const options = parseOptions(saveSchema, opts, 'StandardCheckpointer.save options');
-    this.#saves.checkForErrors();
-    const write = prepareSave(directory, state, {
-      copyArrays: true,
-      ...(this.#saveConcurrentGb !== undefined ? { saveConcurrentGb: this.#saveConcurrentGb } : {}),
-      handler: 'standard',
-      useOcdbt: this.#useOcdbt,
-      useZarr3: false,
-      useCompression: true,
-      ...(options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : {}),
+    const options = parseArgsOptions(saveSchema, opts, 'StandardCheckpointer.save options');
+    const args = state instanceof StandardSave ? state : new StandardSave(state, options.saveArgs !== undefined ? { saveArgs: options.saveArgs } : undefined);
+    await this.#checkpointer.save(directory, args, {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
     });
-    await this.#saves.start(write);
-  }
-
-  /** Resolves when the last save has committed; rejects with its error if it failed. */
-  async waitUntilFinished(): Promise<void> {
-    await this.#saves.waitUntilFinished();
-  }
-
-  /** Whether a save is still being written in the background. */
-  isSavingInProgress(): boolean {
-    return this.#saves.isSavingInProgress();
-  }
-
-  /** Throws the error of a failed background save, if any. */
-  checkForErrors(): void {
-    this.#saves.checkForErrors();
   }
 
   /**
    * Restores the tree at `directory`. With `target` (a tree of NdArray / ShapeDtypeStruct /
-   * metadata / scalar leaves, or a `StandardRestore`), the result has the target's structure and
-   * each array is cast to the target leaf's dtype; a target path missing from the checkpoint is
-   * an `InvalidArgumentError` naming the path. Leaves the target does not name are not read.
+   * metadata / scalar leaves, or a `StandardRestore`) the result has the target's structure and
+   * dtypes; a target path missing from the checkpoint is an `InvalidArgumentError`.
    */
   async restore(directory: string, target?: unknown, opts?: StandardRestoreOptions): Promise<PyTree> {
-    const options = parseOptions(schema, opts, 'StandardCheckpointer.restore options');
-    await this.#saves.waitUntilFinished();
-    const path = await finalizedCheckpointPath(directory);
-    const reader = await CheckpointReader.open(path);
-    const item = isRestoreArgs(target) ? target.item : target;
-    return restoreTree(reader, {
-      ...(item !== undefined ? { target: item } : {}),
-      allowExtraLeaves: true,
-      ...(options.intScalars !== undefined ? { intScalars: options.intScalars } : {}),
-      ...((options.restoreConcurrentGb ?? this.#restoreConcurrentGb) !== undefined
-        ? { concurrentGb: (options.restoreConcurrentGb ?? this.#restoreConcurrentGb) as number }
-        : {}),
-    });
+    const options = parseArgsOptions(restoreSchema, opts, 'StandardCheckpointer.restore options');
+    const args = target instanceof StandardRestore ? target : new StandardRestore(target, options);
+    return this.#checkpointer.restore(directory, args);
   }
 
-  /** The step metadata of `directory`; `itemMetadata` is the tree of leaf metadata. Reads no array data. */
+  /** Step metadata whose `itemMetadata` is the tree of leaf metadata. Reads no array data. */
   async metadata(directory: string): Promise<StepMetadata<TreeMetadata>> {
-    await this.#saves.waitUntilFinished();
-    const path = await finalizedCheckpointPath(directory);
-    return readStepMetadata(path, await readTreeMetadata(path));
+    return this.#checkpointer.metadata(directory);
   }
 
-  /** Waits for pending saves. */
+  async waitUntilFinished(): Promise<void> {
+    await this.#checkpointer.waitUntilFinished();
+  }
+
+  isSavingInProgress(): boolean {
+    return this.#checkpointer.isSavingInProgress();
+  }
+
+  checkForErrors(): void {
+    this.#checkpointer.checkForErrors();
+  }
+
   async close(): Promise<void> {
-    await this.#saves.waitUntilFinished();
+    await this.#checkpointer.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -4,7 +4,9 @@ import { isValueMetadata, type ValueMetadata } from '../metadata/types.js';
 import { type DType, dtypeKind } from '../tree/dtypes.js';
 import { isNdArray, type NdArray, ShapeDtypeStruct } from '../tree/ndarray.js';
 import { isPlainObject, type PathKey, pathRepr, PLACEHOLDER, type PyTree } from '../tree/pytree.js';
-import type { CheckpointReader, LeafInfo } from './checkpointReader.js';
+import type { CheckpointReader, LeafInfo, SliceSpec } from './checkpointReader.js';
+import { ArrayRestoreArgs, RestoreArgs } from './restoreArgs.js';
+import { padArray } from '../tree/resize.js';
 
 /** How restored integer scalars are returned. */
 export type IntScalars = 'bigint' | 'number';
@@ -21,6 +23,13 @@ export interface RestoreTreeOptions {
   intScalars?: IntScalars;
   /** GiB decoded at once. */
   concurrentGb?: number;
+  /** A tree of `RestoreArgs` / `ArrayRestoreArgs`; one at an inner node applies to its whole subtree. */
+  restoreArgs?: unknown;
+  /**
+   * Targets whose shape differs from the stored one: `true` (default) keeps the stored shape for
+   * host targets and refuses a mismatch for sharded targets; `false` pads / truncates.
+   */
+  strict?: boolean;
 }
 
 type Want = 'array' | 'number' | 'bigint' | 'boolean' | 'string' | 'auto';
@@ -29,6 +38,65 @@ interface Plan {
   leaf: LeafInfo;
   want: Want;
   dtype?: DType;
+  /** Restore at this shape: the stored array truncated and/or zero-padded. */
+  shape?: readonly number[];
+}
+
+function shapeRepr(shape: readonly number[]): string {
+  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Applies a requested shape to a plan (Orbax's `strict` rule for `global_shape`). */
+function withShape(plan: Plan, requested: readonly number[], strict: boolean): Plan {
+  const meta = plan.leaf.metadata;
+  if (!meta || meta.kind === 'string' || sameShape(meta.shape, requested)) return plan;
+  if (strict) {
+    throw new InvalidArgumentError(
+      `Requested shape: ${shapeRepr(requested)} is not compatible with the stored shape: ${shapeRepr(meta.shape)} of ${pathRepr(plan.leaf.path)}. ` +
+        'Truncating/padding is disabled by strict=true; pass strict: false to pad with zeros or truncate.',
+    );
+  }
+  if (requested.length !== meta.shape.length) {
+    throw new InvalidArgumentError(
+      `Requested shape: ${shapeRepr(requested)} has a different rank than the stored shape: ${shapeRepr(meta.shape)} of ${pathRepr(plan.leaf.path)}.`,
+    );
+  }
+  return { ...plan, shape: Object.freeze([...requested]) };
+}
+
+function restoreArgsAt(tree: unknown, path: readonly PathKey[]): RestoreArgs | undefined {
+  let node = tree;
+  for (const key of path) {
+    if (node instanceof RestoreArgs) return node;
+    if (node === null || node === undefined || typeof node !== 'object') return undefined;
+    node = (node as Record<string | number, unknown>)[key];
+  }
+  return node instanceof RestoreArgs ? node : undefined;
+}
+
+function applyRestoreArgs(plan: Plan, args: RestoreArgs | undefined): Plan {
+  if (!args || plan.want === 'auto' && !plan.leaf.metadata) return plan;
+  let out: Plan = { ...plan };
+  switch (args.restoreType) {
+    case 'ndarray':
+      out.want = 'array';
+      break;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+    case 'string':
+      out.want = args.restoreType;
+      break;
+    default:
+      break;
+  }
+  if (args.dtype) out.dtype = args.dtype;
+  if (args instanceof ArrayRestoreArgs && args.globalShape) out = withShape(out, args.globalShape, args.strict);
+  return out;
 }
 
 function emptyNode(valueType: string): unknown {
@@ -78,7 +146,7 @@ function toScalar(arr: NdArray, want: Want, intScalars: IntScalars, param: strin
 }
 
 async function readPlans(reader: CheckpointReader, plans: Plan[], opts: RestoreTreeOptions): Promise<unknown[]> {
-  const reads: Array<{ index: number; path: string; dtype?: DType }> = [];
+  const reads: Array<{ index: number; path: string; dtype?: DType; slice?: SliceSpec }> = [];
   const values: unknown[] = new Array(plans.length);
   plans.forEach((plan, index) => {
     const meta = plan.leaf.metadata;
@@ -92,16 +160,21 @@ async function readPlans(reader: CheckpointReader, plans: Plan[], opts: RestoreT
       if (!dtype && (plan.want === 'number' || (plan.want === 'auto' && meta.kind === 'scalar' && dtypeKind(meta.dtype) === 'float'))) {
         dtype = 'float64';
       }
-      reads.push({ index, path: plan.leaf.param, ...(dtype && dtype !== meta.dtype ? { dtype } : {}) });
+      const requested = plan.shape;
+      const slice = requested && requested.some((d, axis) => d < (meta.shape[axis] ?? 0))
+        ? requested.map((d, axis) => [0, Math.min(d, meta.shape[axis] ?? 0)] as const)
+        : undefined;
+      reads.push({ index, path: plan.leaf.param, ...(dtype && dtype !== meta.dtype ? { dtype } : {}), ...(slice ? { slice } : {}) });
     }
   });
   const arrays = await reader.readArrays(
-    reads.map((r) => ({ path: r.path, ...(r.dtype ? { dtype: r.dtype } : {}) })),
+    reads.map((r) => ({ path: r.path, ...(r.dtype ? { dtype: r.dtype } : {}), ...(r.slice ? { slice: r.slice } : {}) })),
     opts.concurrentGb === undefined ? {} : { concurrentGb: opts.concurrentGb },
   );
   reads.forEach((r, i) => {
     const plan = plans[r.index] as Plan;
-    const arr = arrays[i] as NdArray;
+    const read = arrays[i] as NdArray;
+    const arr = plan.shape && !sameShape(read.shape, plan.shape) ? padArray(read, plan.shape) : read;
     const asScalar = plan.want === 'number' || plan.want === 'bigint' || plan.want === 'boolean' || (plan.want === 'auto' && plan.leaf.metadata?.kind === 'scalar');
     values[r.index] = asScalar ? toScalar(arr, plan.want, opts.intScalars ?? 'bigint', plan.leaf.param) : arr;
   });
@@ -131,11 +204,15 @@ function assemble(reader: CheckpointReader, values: unknown[]): PyTree {
   return root as PyTree;
 }
 
-function planFor(targetLeaf: unknown, leaf: LeafInfo): Plan {
+function planFor(targetLeaf: unknown, leaf: LeafInfo, strict: boolean): Plan {
   const meta = leaf.metadata;
   if (targetLeaf === PLACEHOLDER) return { leaf: { ...leaf, metadata: null, valueType: 'placeholder' }, want: 'auto' };
   if (isNdArray(targetLeaf) || targetLeaf instanceof ShapeDtypeStruct) {
-    return { leaf, want: 'array', dtype: targetLeaf.dtype };
+    const plan: Plan = { leaf, want: 'array', dtype: targetLeaf.dtype };
+    // Python checks the shape only for jax targets (a sharding); host targets take the stored
+    // shape unless strict is off, which pads / truncates (an orbax-ts extension).
+    const sharded = targetLeaf instanceof ShapeDtypeStruct && targetLeaf.sharding !== null;
+    return sharded || !strict ? withShape(plan, targetLeaf.shape, strict) : plan;
   }
   if (isValueMetadata(targetLeaf)) {
     const vm = targetLeaf as ValueMetadata;
@@ -172,7 +249,7 @@ function mapTarget(node: unknown, path: PathKey[], fn: (path: PathKey[], leaf: u
 /** Restores the tree of `reader`, optionally shaped and typed by `opts.target`. */
 export async function restoreTree(reader: CheckpointReader, opts: RestoreTreeOptions = {}): Promise<PyTree> {
   if (opts.target === undefined) {
-    const plans = reader.leaves().map((leaf) => ({ leaf, want: 'auto' as Want }));
+    const plans = reader.leaves().map((leaf) => applyRestoreArgs({ leaf, want: 'auto' as Want }, restoreArgsAt(opts.restoreArgs, leaf.path)));
     return assemble(reader, await readPlans(reader, plans, opts));
   }
   const plans: Plan[] = [];
@@ -190,7 +267,8 @@ export async function restoreTree(reader: CheckpointReader, opts: RestoreTreeOpt
       );
     }
     slots.push(plans.length);
-    plans.push(planFor(leaf, info));
+    const args = restoreArgsAt(opts.restoreArgs, path);
+    plans.push(leaf === PLACEHOLDER ? planFor(leaf, info, opts.strict ?? true) : applyRestoreArgs(planFor(leaf, info, opts.strict ?? true), args));
     return slots.length - 1;
   });
   if (!opts.partial && !opts.allowExtraLeaves) {

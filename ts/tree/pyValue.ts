@@ -49,3 +49,41 @@ export function toTaggedJson(value: unknown, what: string): string {
   };
   return JSON.stringify(tag(value, '$'));
 }
+
+/**
+ * The JS value of tagged JSON text read by the native core: Python ints become `number` when
+ * they fit exactly (|v| ≤ 2^53 − 1) and `bigint` beyond; floats, including NaN and ±Infinity,
+ * become `number`; dicts keep their key order.
+ */
+export function fromTaggedJson(text: string): unknown {
+  const untag = (node: unknown): unknown => {
+    if (!Array.isArray(node) || typeof node[0] !== 'string') {
+      throw new InvalidArgumentError(`malformed tagged JSON: ${JSON.stringify(node)}`);
+    }
+    const [tag, arg] = node as [string, unknown];
+    switch (tag) {
+      case 'n':
+        return null;
+      case 'b':
+        return arg as boolean;
+      case 'i': {
+        const big = BigInt(arg as string);
+        return big <= BigInt(Number.MAX_SAFE_INTEGER) && big >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(big) : big;
+      }
+      case 'f':
+        return Number(arg as string);
+      case 's':
+        return arg as string;
+      case 'l':
+        return (arg as unknown[]).map(untag);
+      case 'd': {
+        const out: Record<string, unknown> = {};
+        for (const [key, value] of arg as Array<[string, unknown]>) out[key] = untag(value);
+        return out;
+      }
+      default:
+        throw new InvalidArgumentError(`malformed tagged JSON tag ${JSON.stringify(tag)}`);
+    }
+  };
+  return untag(JSON.parse(text) as unknown);
+}

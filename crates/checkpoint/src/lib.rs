@@ -8,6 +8,7 @@ mod error;
 pub mod item;
 mod ocdbt_sink;
 pub mod pyjson;
+pub mod pyjson_parse;
 pub mod pyrepr;
 pub mod save;
 pub mod sharding;

@@ -1,7 +1,4 @@
-/** Saving a PyTree as one checkpoint: flatten and validate here, write and commit in the core. */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-
+/** Saving a PyTree item: flatten and validate here, encode and write in the core. */
 import { z } from 'zod';
 
 import { callNative, InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
@@ -12,12 +9,6 @@ import { type DType, isDType } from '../tree/dtypes.js';
 import { type FlatLeaf, flattenForSave } from '../tree/flatten.js';
 import { isPlainObject, pathRepr } from '../tree/pytree.js';
 import { toTaggedJson } from '../tree/pyValue.js';
-
-/** Python handler classes recorded in `_CHECKPOINT_METADATA.item_handlers`. */
-export const HANDLER_TYPESTRS = {
-  standard: 'orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler',
-  pytree: 'orbax.checkpoint._src.handlers.pytree_checkpoint_handler.PyTreeCheckpointHandler',
-} as const;
 
 /** Per-leaf save options (Python `SaveArgs`). */
 export interface SaveArgs {
@@ -38,21 +29,21 @@ const saveArgsSchema = z
   })
   .strict();
 
-/** Options of a tree save. */
-export interface SaveTreeOptions {
-  handler: keyof typeof HANDLER_TYPESTRS;
+/** Options of an item save. */
+export interface ItemSaveOptions {
+  /** StandardCheckpointHandler refuses string leaves, as Orbax's does. */
+  allowStrings: boolean;
   useOcdbt: boolean;
   useZarr3: boolean;
   useCompression: boolean;
   ocdbtTargetDataFileSize?: number;
   saveArgs?: unknown;
-  force?: boolean;
-  customMetadata?: unknown;
+  /** `custom_metadata` of `_METADATA` (any JSON). */
   itemCustomMetadata?: unknown;
   /**
    * Copy the arrays' bytes while preparing, so that the caller may modify its arrays as soon
-   * as the save is prepared (async checkpointers); otherwise the native write reads the
-   * caller's memory until the save settles.
+   * as the save is prepared (async saves); otherwise the native write reads the caller's
+   * memory until the write settles.
    */
   copyArrays?: boolean;
   /** GiB of chunks encoded and written at once (Orbax's `save_concurrent_gb`). */
@@ -77,23 +68,18 @@ function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
   return parsed.data as SaveArgs;
 }
 
-/** Saves `tree` as the checkpoint `directory` (committed when the promise resolves). */
-export async function saveTree(directory: string, tree: unknown, opts: SaveTreeOptions): Promise<void> {
-  await prepareSave(directory, tree, opts)();
-}
-
 /**
- * Validates and flattens `tree` now (throwing synchronously on bad input) and returns the
- * write, which commits the checkpoint when awaited.
+ * Validates and flattens `tree` now (throwing synchronously on bad input, copying the arrays if
+ * asked) and returns the write, which writes the item into an existing directory when called.
  */
-export function prepareSave(directory: string, tree: unknown, opts: SaveTreeOptions): () => Promise<void> {
+export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (directory: string) => Promise<void> {
   const leaves = flattenForSave(tree);
   const arrays: SaveArray[] = [];
   const strings: SaveString[] = [];
   for (const leaf of leaves) {
     const value = leaf.value;
     if (value.kind === 'string') {
-      if (opts.handler === 'standard') {
+      if (!opts.allowStrings) {
         throw new InvalidArgumentError(`Unsupported type: <class 'str'> for key: ${pathRepr(leaf.path)}.`);
       }
       strings.push({ param: leaf.param, value: value.value });
@@ -103,13 +89,12 @@ export function prepareSave(directory: string, tree: unknown, opts: SaveTreeOpti
       if (arr.shape.some((d) => d === 0)) {
         throw new InvalidArgumentError(`Cannot save arrays with zero size (${pathRepr(leaf.path)}).`);
       }
+      const bytes = new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength);
       arrays.push({
         param: leaf.param,
         dtype: arr.dtype,
         shape: [...arr.shape],
-        data: opts.copyArrays
-          ? Buffer.from(new Uint8Array(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength))
-          : Buffer.from(arr.data.buffer, arr.data.byteOffset, arr.data.byteLength),
+        data: opts.copyArrays && arr === value.array ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         ...(args?.chunkByteSize !== undefined ? { chunkByteSize: args.chunkByteSize } : {}),
         ...(args?.shardAxes !== undefined ? { shardAxes: args.shardAxes } : {}),
       });
@@ -117,33 +102,21 @@ export function prepareSave(directory: string, tree: unknown, opts: SaveTreeOpti
       throw new UnsupportedTypeError(`Unsupported leaf at ${pathRepr(leaf.path)}.`);
     }
   }
-  const customMetadata = opts.customMetadata ?? {};
-  if (!isPlainObject(customMetadata)) {
-    throw new InvalidArgumentError('customMetadata must be a plain object with string keys.');
-  }
   const plan = {
-      entries: leaves.map((l) => ({
-        keys: l.path.map(String),
-        keyTypes: [...l.keyTypes],
-        valueType: l.value.valueType,
-        skipDeserialize: l.value.kind === 'empty',
-      })),
-      arrays,
-      strings,
-      itemCustomMetadata: toTaggedJson(opts.itemCustomMetadata ?? null, 'custom metadata'),
-      customMetadata: toTaggedJson(customMetadata, 'custom metadata'),
-      useOcdbt: opts.useOcdbt,
-      useZarr3: opts.useZarr3,
-      useCompression: opts.useCompression,
-      ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
-      force: opts.force ?? false,
-      handlerTypestr: HANDLER_TYPESTRS[opts.handler],
-      ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
+    entries: leaves.map((l) => ({
+      keys: l.path.map(String),
+      keyTypes: [...l.keyTypes],
+      valueType: l.value.valueType,
+      skipDeserialize: l.value.kind === 'empty',
+    })),
+    arrays,
+    strings,
+    itemCustomMetadata: toTaggedJson(opts.itemCustomMetadata ?? null, 'custom metadata'),
+    useOcdbt: opts.useOcdbt,
+    useZarr3: opts.useZarr3,
+    useCompression: opts.useCompression,
+    ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
+    ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
   };
-  const target = resolve(directory);
-  // Checked now, not in the background, so that an async save fails in the caller's `save()`.
-  if (!opts.force && existsSync(target)) {
-    throw new InvalidArgumentError(`Destination ${target} already exists.`);
-  }
-  return () => callNative(() => native.saveCheckpointPlan(target, plan));
+  return (directory: string) => callNative(() => native.saveItemPlan(directory, plan));
 }

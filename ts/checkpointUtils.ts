@@ -1,0 +1,2 @@
+/** `ocp.checkpointUtils`. */
+export { constructRestoreArgs, type ConstructRestoreArgsOptions } from './restore/restoreArgs.js';

@@ -1,0 +1,90 @@
+/**
+ * Orbax's save protocol for a top-level checkpoint (orbax-layout §9.2), shared by the sync and
+ * async checkpointers: `<dir>.orbax-checkpoint-tmp` with the initial `_CHECKPOINT_METADATA`
+ * (created while the handler captures its inputs), the handler's writes, `_CHECKPOINT_METADATA`
+ * with item handlers and custom metadata, the handler's finalize, the commit timestamp,
+ * `commit_success.txt`, and the durable rename. Input the handler refuses leaves nothing behind;
+ * a failed write leaves the previous state and a recognisable temporary directory. A forced save
+ * replaces the old checkpoint only once the new one is complete.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+
+import type { CheckpointArgs } from '../args/checkpointArgs.js';
+import { callNative, InvalidArgumentError } from '../errors.js';
+import { type CheckpointHandler, isAsyncHandler, quiet } from '../handlers/checkpointHandler.js';
+import { native } from '../native.js';
+import { isPlainObject } from '../tree/pytree.js';
+import { toTaggedJson } from '../tree/pyValue.js';
+import { TMP_DIR_SUFFIX } from './checkpointPath.js';
+
+/** A save between its start and its commit. */
+export interface StartedSave {
+  readonly finalDir: string;
+  readonly tmpDir: string;
+  /** Tagged JSON of `_CHECKPOINT_METADATA.custom_metadata`. */
+  readonly customMetadata: string;
+  /** The temporary directory's creation (resolves to its init timestamp). */
+  readonly created: Promise<bigint>;
+}
+
+/** Validates the destination and options now, and starts creating the temporary directory. */
+export function startSave(directory: string, opts: { force?: boolean; customMetadata?: unknown }): StartedSave {
+  if (typeof directory !== 'string' || directory.length === 0) {
+    throw new InvalidArgumentError(`A checkpoint path is a non-empty string, got ${String(directory)}`);
+  }
+  const custom = opts.customMetadata ?? {};
+  if (!isPlainObject(custom)) {
+    throw new InvalidArgumentError('customMetadata must be a plain object with string keys.');
+  }
+  const customMetadata = toTaggedJson(custom, 'custom metadata');
+  const finalDir = resolve(directory);
+  const force = opts.force ?? false;
+  // Checked here, not only in the background, so that save() itself reports it.
+  if (!force && existsSync(finalDir)) {
+    throw new InvalidArgumentError(`Destination ${finalDir} already exists.`);
+  }
+  const created = quiet(callNative(() => native.createTmpDirectory(finalDir, force, true)).then((tmp) => tmp.initTimestampNsecs));
+  return { finalDir, tmpDir: finalDir + TMP_DIR_SUFFIX, customMetadata, created };
+}
+
+/** Has `handler` capture `args` and returns its writes (which wait for the directory). */
+export async function captureWrites(handler: CheckpointHandler, save: StartedSave, args: CheckpointArgs, copyInputs: boolean): Promise<Array<Promise<void>>> {
+  const directoryReady = save.created.then(() => undefined);
+  try {
+    if (isAsyncHandler(handler)) {
+      return (await handler.asyncSave(save.tmpDir, args, { directoryReady, copyInputs })).map(quiet);
+    }
+    return [quiet(directoryReady.then(() => handler.save(save.tmpDir, args)))];
+  } catch (error) {
+    // Refused input: remove the temporary directory so that nothing is left behind.
+    await save.created.then(
+      () => rm(save.tmpDir, { recursive: true, force: true }),
+      () => undefined,
+    );
+    throw error;
+  }
+}
+
+/** What `_CHECKPOINT_METADATA.item_handlers` records for `handler`. */
+function itemHandlersOf(handler: CheckpointHandler): { itemHandler?: string; itemHandlerNames?: string[]; itemHandlerTypes?: Array<string | null> } {
+  const composite = (handler as { itemHandlerTypestrs?: () => Record<string, string | null> }).itemHandlerTypestrs;
+  if (typeof composite === 'function') {
+    const entries = Object.entries(composite.call(handler));
+    return { itemHandlerNames: entries.map(([name]) => name), itemHandlerTypes: entries.map(([, type]) => type) };
+  }
+  return { itemHandler: handler.typestr() };
+}
+
+/** Waits for the writes, records the handlers, finalizes, stamps the commit time and commits. */
+export async function finishSave(save: StartedSave, handler: CheckpointHandler, writes: Array<Promise<void>>): Promise<void> {
+  const initTimestampNsecs = await save.created;
+  await Promise.all(writes);
+  const metadata = { ...itemHandlersOf(handler), initTimestampNsecs, customMetadata: save.customMetadata };
+  await callNative(() => native.writeStepMetadata(save.tmpDir, metadata));
+  await handler.finalize(save.tmpDir);
+  const commit = native.nowNanos();
+  await callNative(() => native.writeStepMetadata(save.tmpDir, { ...metadata, commitTimestampNsecs: commit > initTimestampNsecs ? commit : initTimestampNsecs }));
+  await callNative(() => native.commitDirectory(save.tmpDir, save.finalDir));
+}
