@@ -127,38 +127,140 @@ pub fn read_region(
     out: &mut [u8],
     opts: &ReadOptions,
 ) -> Result<()> {
-    let shape = meta.shape();
-    let region: Vec<Range<u64>> = match region {
-        Some(r) => r.to_vec(),
-        None => shape.iter().map(|&n| 0..n).collect(),
-    };
-    if region.len() != shape.len()
-        || region
+    read_regions(
+        store,
+        vec![RegionRead {
+            param,
+            meta,
+            region,
+            out,
+        }],
+        opts,
+    )
+}
+
+/// One region of one array to read by [`read_regions`], and where it goes.
+#[derive(Debug)]
+pub struct RegionRead<'a, 'o> {
+    /// Param name of the array (its key prefix in the store).
+    pub param: &'a str,
+    /// Its metadata.
+    pub meta: &'a ArrayMetadata,
+    /// Per-dimension half-open ranges; `None` = the whole array.
+    pub region: Option<&'a [Range<u64>]>,
+    /// Receives the elements, as for [`read_region`].
+    pub out: &'o mut [u8],
+}
+
+/// [`read_region`] for many regions (of one or many arrays) at once: their chunks are
+/// decoded by one set of worker threads under one in-flight budget
+/// ([`ReadOptions::max_bytes_in_flight`] bounds all of them together), so a tree of many
+/// arrays costs no thread start per array, and the cores stay busy across array boundaries.
+/// On failure the error of the earliest failed chunk (in request order) is returned.
+pub fn read_regions(
+    store: &dyn ReadableStore,
+    reads: Vec<RegionRead<'_, '_>>,
+    opts: &ReadOptions,
+) -> Result<()> {
+    let mut regions = Vec::with_capacity(reads.len());
+    for read in &reads {
+        let shape = read.meta.shape();
+        let region: Vec<Range<u64>> = match read.region {
+            Some(r) => r.to_vec(),
+            None => shape.iter().map(|&n| 0..n).collect(),
+        };
+        if region.len() != shape.len()
+            || region
+                .iter()
+                .zip(shape)
+                .any(|(r, &n)| r.start > r.end || r.end > n)
+        {
+            return Err(Error::RegionOutOfBounds {
+                region: format!("{region:?}"),
+                shape: shape.to_vec(),
+            });
+        }
+        let region_len: Vec<u64> = region.iter().map(|r| r.end - r.start).collect();
+        let elem = read.meta.dtype().host_size();
+        let expected = region_len
             .iter()
-            .zip(shape)
-            .any(|(r, &n)| r.start > r.end || r.end > n)
-    {
-        return Err(Error::RegionOutOfBounds {
-            region: format!("{region:?}"),
-            shape: shape.to_vec(),
-        });
+            .try_fold(elem as u64, |acc, &n| acc.checked_mul(n));
+        if expected != Some(read.out.len() as u64) {
+            return Err(Error::OutputSizeMismatch {
+                expected: expected.unwrap_or(u64::MAX),
+                actual: read.out.len() as u64,
+            });
+        }
+        regions.push((region, region_len));
     }
-    let region_len: Vec<u64> = region.iter().map(|r| r.end - r.start).collect();
-    let elem = meta.dtype().host_size();
-    let expected = region_len
+    let plans: Vec<Plan<'_>> = reads
         .iter()
-        .try_fold(elem as u64, |acc, &n| acc.checked_mul(n));
-    if expected != Some(out.len() as u64) {
-        return Err(Error::OutputSizeMismatch {
-            expected: expected.unwrap_or(u64::MAX),
-            actual: out.len() as u64,
+        .zip(&regions)
+        .map(|(read, (region, region_len))| Plan::new(read.param, read.meta, region, region_len))
+        .collect();
+    let shared = Shared {
+        store,
+        opts,
+        budget: Budget {
+            limit: opts.max_bytes_in_flight.max(1),
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        },
+        stop: AtomicBool::new(false),
+        first_error: Mutex::new(None),
+    };
+    let mut arrays = Vec::with_capacity(reads.len());
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for (a, (read, plan)) in reads.into_iter().zip(&plans).enumerate() {
+        if read.out.is_empty() {
+            arrays.push(Ctx {
+                shared: &shared,
+                meta: read.meta,
+                plan,
+                bands: Vec::new(),
+            });
+            continue;
+        }
+        let bands = if plan.all_direct {
+            for (t, slices) in split_direct(plan, read.out).into_iter().enumerate() {
+                jobs.push((a, t, Target::Direct(slices)));
+            }
+            Vec::new()
+        } else {
+            jobs.extend((0..plan.tasks.len()).map(|t| (a, t, Target::Shared)));
+            split_bands(read.meta, plan, read.out)
+        };
+        arrays.push(Ctx {
+            shared: &shared,
+            meta: read.meta,
+            plan,
+            bands,
         });
     }
-    if out.is_empty() {
-        return Ok(());
+    let workers = match opts.concurrency {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
-    let plan = Plan::new(param, meta, &region, &region_len);
-    execute(store, meta, &plan, out, opts)
+    .min(jobs.len());
+    let queue = Mutex::new(jobs.into_iter());
+    if workers <= 1 {
+        worker(&shared, &arrays, &queue);
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| worker(&shared, &arrays, &queue));
+            }
+        });
+    }
+    drop(arrays);
+    match shared
+        .first_error
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// One independently decoded piece of an array: a chunk, or an inner chunk of a shard.
@@ -338,73 +440,27 @@ impl Budget {
     }
 }
 
-struct Ctx<'a, 'o> {
+/// What every chunk of a [`read_regions`] call shares.
+struct Shared<'a> {
     store: &'a dyn ReadableStore,
-    meta: &'a ArrayMetadata,
-    plan: &'a Plan<'a>,
     opts: &'a ReadOptions,
-    /// Output bands (empty in direct mode).
-    bands: Vec<Band<'o>>,
     budget: Budget,
     stop: AtomicBool,
-    first_error: Mutex<Option<(usize, Error)>>,
+    /// The first failure, keyed by (array, task) position.
+    first_error: Mutex<Option<((usize, usize), Error)>>,
 }
 
-fn execute(
-    store: &dyn ReadableStore,
-    meta: &ArrayMetadata,
-    plan: &Plan<'_>,
-    out: &mut [u8],
-    opts: &ReadOptions,
-) -> Result<()> {
-    let mut jobs: Vec<(usize, Target<'_>)> = Vec::with_capacity(plan.tasks.len());
-    let bands = if plan.all_direct {
-        for (t, slices) in split_direct(plan, out).into_iter().enumerate() {
-            jobs.push((t, Target::Direct(slices)));
-        }
-        Vec::new()
-    } else {
-        jobs.extend((0..plan.tasks.len()).map(|t| (t, Target::Shared)));
-        split_bands(meta, plan, out)
-    };
-    let ctx = Ctx {
-        store,
-        meta,
-        plan,
-        opts,
-        bands,
-        budget: Budget {
-            limit: opts.max_bytes_in_flight.max(1),
-            used: Mutex::new(0),
-            freed: Condvar::new(),
-        },
-        stop: AtomicBool::new(false),
-        first_error: Mutex::new(None),
-    };
-    let workers = match opts.concurrency {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(jobs.len());
-    let queue = Mutex::new(jobs.into_iter());
-    if workers <= 1 {
-        worker(&ctx, &queue);
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| worker(&ctx, &queue));
-            }
-        });
-    }
-    match ctx
-        .first_error
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-    {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
+/// One array of a [`read_regions`] call.
+struct Ctx<'a, 'o> {
+    shared: &'a Shared<'a>,
+    meta: &'a ArrayMetadata,
+    plan: &'a Plan<'a>,
+    /// Output bands (empty in direct mode).
+    bands: Vec<Band<'o>>,
 }
+
+/// (array, task, destination) of one chunk to read.
+type Job<'o> = (usize, usize, Target<'o>);
 
 /// Splits `out` into one slice per unit (all units direct), grouped by task in unit order.
 fn split_direct<'o>(plan: &Plan<'_>, out: &'o mut [u8]) -> Vec<Vec<&'o mut [u8]>> {
@@ -471,16 +527,20 @@ fn split_bands<'o>(meta: &ArrayMetadata, plan: &Plan<'_>, out: &'o mut [u8]) -> 
     bands
 }
 
-fn worker<'o>(ctx: &Ctx<'_, 'o>, queue: &Mutex<std::vec::IntoIter<(usize, Target<'o>)>>) {
+fn worker<'o>(
+    shared: &Shared<'_>,
+    arrays: &[Ctx<'_, 'o>],
+    queue: &Mutex<std::vec::IntoIter<Job<'o>>>,
+) {
     let mut decoder = Decoder::new();
     loop {
-        if ctx.stop.load(Ordering::Relaxed) {
+        if shared.stop.load(Ordering::Relaxed) {
             return;
         }
-        let Some((t, target)) = queue.lock().unwrap_or_else(|e| e.into_inner()).next() else {
+        let Some((a, t, target)) = queue.lock().unwrap_or_else(|e| e.into_inner()).next() else {
             return;
         };
-        let result = if ctx
+        let result = if shared
             .opts
             .cancel
             .as_ref()
@@ -488,23 +548,45 @@ fn worker<'o>(ctx: &Ctx<'_, 'o>, queue: &Mutex<std::vec::IntoIter<(usize, Target
         {
             Err(Error::Cancelled)
         } else {
+            let ctx = &arrays[a];
             let task = &ctx.plan.tasks[t];
-            ctx.budget.acquire(task.weight);
+            shared.budget.acquire(task.weight);
             let r = run_task(ctx, task, target, &mut decoder);
-            ctx.budget.release(task.weight);
+            shared.budget.release(task.weight);
             r
         };
         if let Err(e) = result {
             // Keep the error of the earliest chunk among those that failed, so results
             // depend as little as possible on scheduling.
-            let mut first = ctx.first_error.lock().unwrap_or_else(|e| e.into_inner());
-            if first.as_ref().is_none_or(|(ft, _)| t < *ft) {
-                *first = Some((t, e));
+            let mut first = shared.first_error.lock().unwrap_or_else(|e| e.into_inner());
+            if first.as_ref().is_none_or(|(ft, _)| (a, t) < *ft) {
+                *first = Some(((a, t), e));
             }
-            ctx.stop.store(true, Ordering::Relaxed);
+            shared.stop.store(true, Ordering::Relaxed);
             return;
         }
     }
+}
+
+/// A reused read buffer per thread: stored chunks are read into memory that is already
+/// mapped, instead of fresh allocations that each page-fault (and get zeroed) again.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    /// A scratch grown past this (a huge chunk) is released after use.
+    const KEEP_BYTES: usize = 64 << 20;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        // A nested use (not expected) gets its own buffer rather than a panic.
+        let Ok(mut scratch) = cell.try_borrow_mut() else {
+            return f(&mut Vec::new());
+        };
+        let result = f(&mut scratch);
+        if scratch.capacity() > KEEP_BYTES {
+            *scratch = Vec::new();
+        }
+        result
+    })
 }
 
 fn run_task<'o>(
@@ -514,7 +596,7 @@ fn run_task<'o>(
     decoder: &mut Decoder,
 ) -> Result<()> {
     let key = task.key.as_bytes();
-    let describe = || ctx.store.describe(key);
+    let describe = || ctx.shared.store.describe(key);
     let band = ctx.bands.get(task.band);
     let mut slices = match target {
         Target::Direct(slices) => Some(slices.into_iter()),
@@ -526,16 +608,17 @@ fn run_task<'o>(
         None => Dest::Band(band.expect("shared tasks have a band")),
     };
     let Some(sharding) = ctx.meta.sharding() else {
-        let stored = ctx.store.read(key, None)?;
-        let unit = &task.units[0];
-        return place_unit(
-            ctx,
-            unit,
-            stored.as_deref(),
-            next_dest(),
-            decoder,
-            &describe,
-        );
+        return with_scratch(|scratch| {
+            let found = ctx.shared.store.read_into(key, None, scratch)?;
+            place_unit(
+                ctx,
+                &task.units[0],
+                found.map(|n| &scratch[..n]),
+                next_dest(),
+                decoder,
+                &describe,
+            )
+        });
     };
     let n = ctx.plan.inner_count;
     let index_len = codec::index_size(sharding, n);
@@ -546,7 +629,7 @@ fn run_task<'o>(
     let whole = if partial {
         None
     } else {
-        match ctx.store.read(key, None)? {
+        match ctx.shared.store.read(key, None)? {
             Some(b) => Some(b),
             None => return place_missing_shard(ctx, task, &mut next_dest, decoder, &describe),
         }
@@ -565,7 +648,7 @@ fn run_task<'o>(
                 IndexLocation::End => b.slice(b.len() - index_len..),
             }
         }
-        None => match ctx.store.read(key, Some(0..index_len as u64)) {
+        None => match ctx.shared.store.read(key, Some(0..index_len as u64)) {
             Ok(Some(b)) => b,
             Ok(None) => return place_missing_shard(ctx, task, &mut next_dest, decoder, &describe),
             Err(orbax_kvstore::Error::RangeOutOfBounds { size, .. }) => {
@@ -608,7 +691,7 @@ fn read_entry(
     let end = offset
         .checked_add(nbytes)
         .ok_or_else(|| past_end("?".into()))?;
-    match ctx.store.read(key, Some(offset..end)) {
+    match ctx.shared.store.read(key, Some(offset..end)) {
         Ok(Some(b)) => Ok(b),
         Ok(None) => Err(Error::CorruptChunk {
             key: describe(),
@@ -655,7 +738,7 @@ fn place_unit(
             .collect()
     };
     let Some(stored) = stored else {
-        if ctx.opts.missing_chunk == MissingChunkPolicy::Error {
+        if ctx.shared.opts.missing_chunk == MissingChunkPolicy::Error {
             return Err(Error::MissingChunk { key: key() });
         }
         let fill = meta.fill_value().host_bytes();
