@@ -18,11 +18,77 @@ fn corrupt(key: &str, reason: impl Into<String>) -> Error {
 /// A reusable zstd decompression context (one per worker thread).
 pub(crate) struct Decoder {
     ctx: Option<zstd::bulk::Decompressor<'static>>,
+    stream: Option<zstd::zstd_safe::DCtx<'static>>,
 }
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { ctx: None }
+        Decoder {
+            ctx: None,
+            stream: None,
+        }
+    }
+
+    /// Whether [`decode_prefix`](Self::decode_prefix) can decode a chunk stored with
+    /// `codecs`: plain or zstd bytes without checksums (a checksum needs the whole chunk).
+    pub fn can_decode_prefix(codecs: &ChunkCodecs) -> bool {
+        !codecs.crc32c && codecs.zstd.is_none_or(|z| !z.checksum)
+    }
+
+    /// Decodes only the first `out.len()` bytes of a chunk from `stored`, which may be just
+    /// a prefix of the stored value. `Ok(false)` when `stored` ends before `out` is full
+    /// (the caller then retries with more of the value); a frame that ends early is an error.
+    pub fn decode_prefix(
+        &mut self,
+        codecs: &ChunkCodecs,
+        stored: &[u8],
+        out: &mut [u8],
+        key: &dyn Fn() -> String,
+    ) -> Result<bool> {
+        debug_assert!(Self::can_decode_prefix(codecs));
+        if codecs.zstd.is_none() {
+            if stored.len() < out.len() {
+                return Ok(false);
+            }
+            out.copy_from_slice(&stored[..out.len()]);
+            return Ok(true);
+        }
+        use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
+        let dctx = self.stream.get_or_insert_with(DCtx::create);
+        let reset = |dctx: &mut DCtx<'static>| {
+            dctx.reset(ResetDirective::SessionOnly)
+                .map_err(|code| corrupt(&key(), zstd::zstd_safe::get_error_name(code)))
+        };
+        reset(dctx)?;
+        let want = out.len();
+        let mut output = OutBuffer::around(out);
+        let mut input = InBuffer::around(stored);
+        let result = loop {
+            let hint = match dctx.decompress_stream(&mut output, &mut input) {
+                Ok(hint) => hint,
+                Err(code) => {
+                    break Err(corrupt(
+                        &key(),
+                        format!(
+                            "invalid zstd data: {}",
+                            zstd::zstd_safe::get_error_name(code)
+                        ),
+                    ))
+                }
+            };
+            if output.pos() == want {
+                break Ok(true);
+            }
+            if hint == 0 && input.pos() == stored.len() {
+                // The frame is complete (or the input ends exactly at a frame boundary).
+                break Ok(false);
+            }
+            if input.pos() == stored.len() {
+                break Ok(false);
+            }
+        };
+        reset(dctx)?;
+        result
     }
 
     /// Decodes `stored` through `codecs` into `out`, which must receive exactly `out.len()`
