@@ -22,7 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 // Command line
 
 function parseArgs(argv) {
-  const args = { quick: false, reps: undefined, only: undefined, orbax: true, json: undefined, dir: undefined };
+  const args = { quick: false, reps: undefined, only: undefined, orbax: true, json: undefined, dir: undefined, child: undefined, result: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -35,6 +35,9 @@ function parseArgs(argv) {
     else if (a === '--only') args.only = value().split(',');
     else if (a === '--json') args.json = value();
     else if (a === '--dir') args.dir = value();
+    // Internal: one tree in a fresh process (see `main`).
+    else if (a === '--child') args.child = value();
+    else if (a === '--result') args.result = value();
     else if (a === '--help' || a === '-h') {
       console.log('node benches/bench.mjs [--quick] [--reps N] [--only tree[,tree]] [--no-orbax] [--json out.json] [--dir DIR]');
       console.log(`trees: ${TREE_NAMES.join(', ')}`);
@@ -505,7 +508,8 @@ function mb(v) {
 }
 
 function printTable(summaries) {
-  const header = ['tree', 'measurement', 'orbax-ts GB/s', 'Orbax GB/s', 'ts/Orbax', 'disk GB/s', 'ts/disk', 'ts peak RSS MB (before)', 'Orbax peak RSS MB (before)'];
+  const header = ['tree', 'measurement', 'orbax-ts GB/s', 'Orbax GB/s', 'ts/Orbax', 'disk GB/s', 'ts/disk', 'ts peak RSS MB (+ over start)', 'Orbax peak RSS MB (+ over start)'];
+  const rss = (peak, before) => (peak === null || peak === undefined ? '–' : `${mb(peak)} (+${mb(peak - (before ?? 0))})`);
   const lines = [header];
   for (const s of summaries) {
     for (const r of s.rows) {
@@ -517,8 +521,8 @@ function printTable(summaries) {
         r.ratioVsOrbax ? `${fmt(r.ratioVsOrbax, 2)}×` : '–',
         r.diskGBps ? `${fmt(r.diskGBps)} (${r.disk})` : '–',
         r.ratioVsDisk ? fmt(r.ratioVsDisk, 2) : '–',
-        `${mb(r.tsPeakRss)} (${mb(r.tsRssBefore)})`,
-        r.orbaxPeakRss ? `${mb(r.orbaxPeakRss)} (${mb(r.orbaxRssBefore)})` : '–',
+        rss(r.tsPeakRss, r.tsRssBefore),
+        rss(r.orbaxPeakRss, r.orbaxRssBefore),
       ]);
     }
   }
@@ -532,17 +536,55 @@ function printTable(summaries) {
 // ------------------------------------------------------------------------------------------------
 // Main
 
+/**
+ * Glibc keeps freed blocks below its (self-raising) mmap threshold for reuse, so a process's
+ * RSS would include the garbage of earlier measurements. With a fixed 1 MiB threshold, every
+ * large buffer is mapped when allocated and unmapped when freed, in both the Node and the
+ * Python process, and each measurement's peak RSS reflects what it holds.
+ */
+const CHILD_ENV = { MALLOC_MMAP_THRESHOLD_: String(2 ** 20), JAX_PLATFORMS: 'cpu' };
+
+/** Runs one tree in this (child) process, Orbax worker included, and writes its result. */
+async function runChild(args, reps) {
+  const specs = treeSpecs(args.quick);
+  const python = args.orbax ? findPython() : undefined;
+  const orbax = python ? new OrbaxWorker(python) : undefined;
+  try {
+    const result = await benchTree(args.child, specs[args.child], { reps, workdir: args.dir, orbax });
+    result.python = orbax ? await orbax.call({ cmd: 'info' }) : null;
+    result.pythonPath = python ?? null;
+    fs.writeFileSync(args.result, JSON.stringify(result));
+  } finally {
+    if (orbax) await orbax.close();
+  }
+}
+
+/** Each tree runs in a fresh Node process (and a fresh Python worker), so that neither side's
+ * memory figures carry the previous tree. */
+function spawnChild(name, args, reps, workdir, resultFile) {
+  const childArgs = [fileURLToPath(import.meta.url), '--child', name, '--result', resultFile, '--dir', workdir, '--reps', String(reps)];
+  if (args.quick) childArgs.push('--quick');
+  if (!args.orbax) childArgs.push('--no-orbax');
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', ...childArgs], { stdio: 'inherit', env: { ...CHILD_ENV, ...process.env } });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => (code === 0 ? resolvePromise() : reject(new Error(`the ${name} benchmark failed (${signal ?? code})`))));
+  });
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const reps = args.reps ?? (args.quick ? 1 : 3);
+  if (args.child) {
+    await runChild(args, reps);
+    return;
+  }
   const specs = treeSpecs(args.quick);
   const names = args.only ?? TREE_NAMES;
   for (const n of names) if (!specs[n]) throw new Error(`unknown tree ${n} (trees: ${TREE_NAMES.join(', ')})`);
   const workdir = args.dir ? resolve(args.dir) : fs.mkdtempSync(join(os.tmpdir(), 'orbax-ts-bench-'));
   fs.mkdirSync(workdir, { recursive: true });
-
   const python = args.orbax ? findPython() : undefined;
-  const orbax = python ? new OrbaxWorker(python) : undefined;
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? '?',
@@ -551,19 +593,25 @@ async function main() {
     platform: `${os.platform()} ${os.release()}`,
     orbaxTs: ocp.nativeVersion(),
     zstdCli: zstdCli ? spawnSync('zstd', ['--version'], { encoding: 'utf8' }).stdout.trim() : null,
-    python: orbax ? await orbax.call({ cmd: 'info' }) : null,
+    python: null,
   };
   console.log(`orbax-ts bench: ${reps} repetition(s), ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGB.toFixed(1)} GB RAM, node ${machine.node}`);
-  console.log(orbax ? `Python Orbax ${machine.python.orbax} (${python})` : args.orbax ? 'Python Orbax: no venv found (ORBAX_TS_REF_PYTHON or ./.venv-ref/bin/python); orbax-ts and disk only' : 'Python Orbax: skipped (--no-orbax)');
+  console.log(python ? `Python Orbax: ${python}` : args.orbax ? 'Python Orbax: no venv found (ORBAX_TS_REF_PYTHON or ./.venv-ref/bin/python); orbax-ts and disk only' : 'Python Orbax: skipped (--no-orbax)');
   console.log(`work directory ${workdir}`);
 
   const results = [];
   try {
-    for (const name of names) results.push(await benchTree(name, specs[name], { reps, workdir, orbax }));
+    for (const name of names) {
+      const resultFile = join(workdir, `${name}.result.json`);
+      await spawnChild(name, args, reps, workdir, resultFile);
+      const result = JSON.parse(fs.readFileSync(resultFile, 'utf8'));
+      machine.python ??= result.python;
+      results.push(result);
+    }
   } finally {
-    if (orbax) await orbax.close();
     if (!args.dir) fs.rmSync(workdir, { recursive: true, force: true });
   }
+  if (machine.python) console.log(`\nPython: orbax-checkpoint ${machine.python.orbax}, jax ${machine.python.jax}, tensorstore ${machine.python.tensorstore}, numpy ${machine.python.numpy}`);
   const summaries = results.map((r) => ({ name: r.name, ...summarize(r) }));
   console.log(`\nMedians of ${reps} repetition(s); GB/s = tree bytes / seconds (1 GB = 1e9 bytes); ratios > 1 favour orbax-ts.`);
   printTable(summaries);

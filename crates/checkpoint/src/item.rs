@@ -79,14 +79,6 @@ impl ItemReader {
     /// Opens `dir`: reads `_METADATA`, `_strings.json`, `_sharding` and every array's zarr
     /// metadata (small values, inline in the OCDBT leaves); reads no chunk data.
     pub fn open(dir: &Path) -> Result<Self> {
-        let t0 = std::time::Instant::now();
-        let r = Self::open_impl(dir);
-        if std::env::var_os("ORBAX_TS_TRACE").is_some() {
-            eprintln!("TRACE open {:?}", t0.elapsed());
-        }
-        r
-    }
-    fn open_impl(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::NotFound {
                 message: format!("Checkpoint at {} not found.", dir.display()),
@@ -307,11 +299,7 @@ impl ItemReader {
                 out,
             })
             .collect();
-        let t = std::time::Instant::now();
         orbax_zarr::read_regions(self.store.as_ref(), reads, &zarr_options)?;
-        if std::env::var_os("ORBAX_TS_TRACE").is_some() {
-            eprintln!("TRACE read_regions {:?}", t.elapsed());
-        }
         let cast_indices: Vec<usize> = (0..requests.len()).filter(|&i| casts(i)).collect();
         let mut start = 0;
         while start < cast_indices.len() {

@@ -343,14 +343,8 @@ pub fn render_strings(strings: &[(String, String)]) -> Result<String> {
 /// once at the end, all together (see `commit.rs` for the durability model).
 pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> Result<()> {
     let pending = Arc::new(DeferredSync::new());
-    let t = std::time::Instant::now();
     write_item(item_dir, item, opts, &pending)?;
-    let t1 = t.elapsed();
-    pending.sync()?;
-    if std::env::var_os("ORBAX_TS_TRACE").is_some() {
-        eprintln!("TRACE save_item write {:?} sync {:?}", t1, t.elapsed() - t1);
-    }
-    Ok(())
+    Ok(pending.sync()?)
 }
 
 fn write_item(
@@ -362,12 +356,7 @@ fn write_item(
     if !item.arrays.is_empty() {
         if opts.use_ocdbt {
             crate::ocdbt_sink::write_and_merge(item_dir, opts, pending, |sink| {
-                let t = std::time::Instant::now();
-                let r = write_arrays(sink, &item.arrays, opts);
-                if std::env::var_os("ORBAX_TS_TRACE").is_some() {
-                    eprintln!("TRACE write_arrays {:?}", t.elapsed());
-                }
-                r
+                write_arrays(sink, &item.arrays, opts)
             })?;
         } else {
             write_arrays(
