@@ -101,7 +101,7 @@ const APPEND_BUFFER_BYTES: usize = 1 << 20;
 const WRITEBACK_KICK_BYTES: u64 = 16 << 20;
 
 /// Files and directories synced at once by [`DeferredSync::sync`].
-const SYNC_THREADS: usize = 8;
+const SYNC_THREADS: usize = 32;
 
 /// Makes the directory entries of `dir` durable (new files or subdirectories in it).
 #[cfg(unix)]

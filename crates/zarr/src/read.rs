@@ -401,13 +401,66 @@ enum Target<'o> {
     Shared,
 }
 
-/// The rows of the output that one chunk row of the grid covers.
+/// The rows of the output that one chunk row of the grid covers, in pieces of a few rows,
+/// each behind its own lock: the chunks of one chunk row scatter into the same rows, and with
+/// one lock per band their copies (and the page faults of fresh output memory) would take
+/// turns.
 struct Band<'o> {
     /// First region row (relative to the region start) in the band.
     first_row: u64,
     /// Shape of the band: `[rows, region_len[1..]...]` (empty for 0-d arrays).
     shape: Vec<u64>,
+    pieces: Vec<Piece<'o>>,
+}
+
+/// Consecutive rows of a band.
+struct Piece<'o> {
+    /// First row, relative to the band.
+    first_row: u64,
+    rows: u64,
     out: Mutex<&'o mut [u8]>,
+}
+
+/// Output bytes per band piece.
+const PIECE_BYTES: usize = 256 << 10;
+
+impl Band<'_> {
+    /// Calls `f` with each piece the band-relative box `(start, len)` meets, locked, and the
+    /// part of the box inside it: `(piece out, piece shape, start in the piece, len, offset of
+    /// the part along the first axis from the box start)`. `rotate` picks the piece to begin
+    /// with, so that concurrent scatters into one band start in different places.
+    fn for_each_piece(
+        &self,
+        start: &[u64],
+        len: &[u64],
+        rotate: usize,
+        mut f: impl FnMut(&mut [u8], &[u64], &[u64], &[u64], u64),
+    ) {
+        if start.is_empty() {
+            let mut out = self.pieces[0].out.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut out, &[], &[], &[], 0);
+            return;
+        }
+        let (lo, hi) = (start[0], start[0] + len[0]);
+        let met: Vec<&Piece<'_>> = self
+            .pieces
+            .iter()
+            .filter(|p| p.first_row < hi && p.first_row + p.rows > lo)
+            .collect();
+        let n = met.len();
+        for piece in (0..n).map(|i| met[(i + rotate) % n.max(1)]) {
+            let a = lo.max(piece.first_row);
+            let b = hi.min(piece.first_row + piece.rows);
+            let mut shape = self.shape.clone();
+            shape[0] = piece.rows;
+            let mut at = start.to_vec();
+            at[0] = a - piece.first_row;
+            let mut part = len.to_vec();
+            part[0] = b - a;
+            let mut out = piece.out.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut out, &shape, &at, &part, a - lo);
+        }
+    }
 }
 
 /// Where one unit goes: its own slice (direct mode) or its task's band.
@@ -496,32 +549,49 @@ fn split_direct<'o>(plan: &Plan<'_>, out: &'o mut [u8]) -> Vec<Vec<&'o mut [u8]>
         .collect()
 }
 
-/// Splits `out` into one contiguous band per chunk row the region touches.
+/// Splits `out` into one contiguous band per chunk row the region touches, each in pieces of
+/// about [`PIECE_BYTES`].
 fn split_bands<'o>(meta: &ArrayMetadata, plan: &Plan<'_>, out: &'o mut [u8]) -> Vec<Band<'o>> {
     let Some(rows) = plan.region.first() else {
         return vec![Band {
             first_row: 0,
             shape: Vec::new(),
-            out: Mutex::new(out),
+            pieces: vec![Piece {
+                first_row: 0,
+                rows: 1,
+                out: Mutex::new(out),
+            }],
         }];
     };
     let cs = meta.chunk_shape()[0];
     let row_bytes =
         plan.region_len[1..].iter().product::<u64>() as usize * meta.dtype().host_size();
+    let piece_rows = (PIECE_BYTES / row_bytes.max(1)).max(1) as u64;
     let mut bands = Vec::new();
     let mut rest: &'o mut [u8] = out;
     let mut row = rows.start;
     while row < rows.end {
         let end = ((row / cs + 1) * cs).min(rows.end);
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut((end - row) as usize * row_bytes);
         let mut shape = plan.region_len.to_vec();
         shape[0] = end - row;
+        let mut pieces = Vec::new();
+        let mut first = 0;
+        while first < end - row {
+            let n = piece_rows.min(end - row - first);
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(n as usize * row_bytes);
+            pieces.push(Piece {
+                first_row: first,
+                rows: n,
+                out: Mutex::new(mine),
+            });
+            rest = tail;
+            first += n;
+        }
         bands.push(Band {
             first_row: row - rows.start,
             shape,
-            out: Mutex::new(mine),
+            pieces,
         });
-        rest = tail;
         row = end;
     }
     bands
@@ -839,6 +909,25 @@ fn place_missing_shard<'s, 'b, 'o>(
     Ok(())
 }
 
+/// Where a unit's in-region part starts within its band.
+fn band_start(ctx: &Ctx<'_, '_>, unit: &Unit, band: &Band<'_>) -> Vec<u64> {
+    unit.start
+        .iter()
+        .zip(ctx.plan.region)
+        .enumerate()
+        .map(|(d, (s, r))| s - r.start - if d == 0 { band.first_row } else { 0 })
+        .collect()
+}
+
+/// Which band piece a unit's scatter begins with: its chunk position along the last axis,
+/// so that the chunks of one chunk row start in different pieces.
+fn rotation(ctx: &Ctx<'_, '_>, unit: &Unit) -> usize {
+    match (unit.origin.last(), ctx.plan.unit_shape.last()) {
+        (Some(&o), Some(&u)) if u > 0 => (o / u) as usize,
+        _ => 0,
+    }
+}
+
 /// Copies the in-region part of a decoded unit (`src`, laid out in the unit's shape; only
 /// the bytes up to its last in-region element are read) into its band.
 fn scatter(ctx: &Ctx<'_, '_>, unit: &Unit, band: &Band<'_>, src: &[u8]) {
@@ -849,27 +938,29 @@ fn scatter(ctx: &Ctx<'_, '_>, unit: &Unit, band: &Band<'_>, src: &[u8]) {
         .zip(&unit.origin)
         .map(|(s, o)| s - o)
         .collect();
-    let dst_start: Vec<u64> = unit
-        .start
-        .iter()
-        .zip(plan.region)
-        .enumerate()
-        .map(|(d, (s, r))| s - r.start - if d == 0 { band.first_row } else { 0 })
-        .collect();
-    let mut out = band.out.lock().unwrap_or_else(|e| e.into_inner());
-    copy_box(
-        src,
-        BoxIn {
-            shape: &plan.unit_shape,
-            start: &src_start,
-        },
-        &mut out,
-        BoxIn {
-            shape: &band.shape,
-            start: &dst_start,
-        },
+    let dst_start = band_start(ctx, unit, band);
+    let elem = ctx.meta.dtype().host_size();
+    band.for_each_piece(
+        &dst_start,
         &unit.len,
-        ctx.meta.dtype().host_size(),
+        rotation(ctx, unit),
+        |out, shape, at, part, skipped| {
+            let mut from = src_start.clone();
+            if let Some(first) = from.first_mut() {
+                *first += skipped;
+            }
+            copy_box(
+                src,
+                BoxIn {
+                    shape: &plan.unit_shape,
+                    start: &from,
+                },
+                out,
+                BoxIn { shape, start: at },
+                part,
+                elem,
+            );
+        },
     );
 }
 
@@ -886,15 +977,6 @@ fn place_unit(
     let meta = ctx.meta;
     let plan = ctx.plan;
     let codecs = meta.codecs();
-    // Position of the unit's in-region part within a band.
-    let band_start = |band: &Band<'_>| -> Vec<u64> {
-        unit.start
-            .iter()
-            .zip(plan.region)
-            .enumerate()
-            .map(|(d, (s, r))| s - r.start - if d == 0 { band.first_row } else { 0 })
-            .collect()
-    };
     let Some(stored) = stored else {
         if ctx.shared.opts.missing_chunk == MissingChunkPolicy::Error {
             return Err(Error::MissingChunk { key: key() });
@@ -903,17 +985,10 @@ fn place_unit(
         match dest {
             Dest::Slice(slice) => fill_pattern(slice, fill),
             Dest::Band(band) => {
-                let start = band_start(band);
-                let mut out = band.out.lock().unwrap_or_else(|e| e.into_inner());
-                fill_box(
-                    &mut out,
-                    BoxIn {
-                        shape: &band.shape,
-                        start: &start,
-                    },
-                    &unit.len,
-                    fill,
-                );
+                let start = band_start(ctx, unit, band);
+                band.for_each_piece(&start, &unit.len, 0, |out, shape, at, part, _| {
+                    fill_box(out, BoxIn { shape, start: at }, part, fill);
+                });
             }
         }
         return Ok(());
@@ -1333,5 +1408,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Error::OutputSizeMismatch { .. }));
+    }
+
+    #[test]
+    fn wide_rows_scatter_through_band_pieces() {
+        // Rows of 70,000 bytes: bands split into pieces of 3 rows, column tiles meet them all.
+        let shape = [11u64, 70_000];
+        let array: Vec<u8> = (0..11 * 70_000u32).map(|i| (i % 251) as u8).collect();
+        let meta = ArrayMetadata::new_v2(DType::UInt8, &shape, &[5, 7_000], Some(1)).unwrap();
+        let mut store = store_array(&meta, "w", &array);
+        for region in [
+            [0..11, 0..70_000],
+            [2..9, 6_999..7_001],
+            [4..11, 100..69_000],
+        ] {
+            let want = slice(&array, &shape, &region, 1);
+            for concurrency in [1, 2, 4] {
+                let mut got = vec![0u8; want.len()];
+                let opts = ReadOptions {
+                    concurrency,
+                    ..Default::default()
+                };
+                read_region(&store, "w", &meta, Some(&region), &mut got, &opts).unwrap();
+                assert_eq!(got, want, "{region:?}");
+            }
+        }
+        // A missing chunk is filled through the pieces too.
+        store.remove(b"w/1.3");
+        let mut got = vec![7u8; array.len()];
+        let opts = ReadOptions {
+            missing_chunk: MissingChunkPolicy::FillValue,
+            ..Default::default()
+        };
+        read_region(&store, "w", &meta, None, &mut got, &opts).unwrap();
+        let mut want = array.clone();
+        for r in 5..10 {
+            want[r * 70_000 + 21_000..r * 70_000 + 28_000].fill(0);
+        }
+        assert_eq!(got, want);
     }
 }
