@@ -195,8 +195,20 @@ function clearPeak() {
   }
 }
 
+/**
+ * Collects garbage, including the native memory of collected buffers, whose finalizers run
+ * after the collection: without this, a measurement's starting RSS would include the previous
+ * measurement's garbage, released while this one runs.
+ */
+async function settle() {
+  for (let i = 0; i < 2; i++) {
+    gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 async function measure(fn) {
-  gc();
+  await settle();
   clearPeak();
   const rssBefore = statusBytes('VmRSS');
   const start = performance.now();
@@ -242,8 +254,8 @@ function rawWrite(buffers, file) {
 }
 
 /** `fs.readFile` of that file into fresh memory (from the page cache, as the restores read). */
-function rawRead(file) {
-  gc();
+async function rawRead(file) {
+  await settle();
   const start = performance.now();
   const data = fs.readFileSync(file);
   const seconds = (performance.now() - start) / 1000;
@@ -252,8 +264,8 @@ function rawRead(file) {
 }
 
 /** One copy of the bytes into fresh memory: what a save that must not keep the caller's arrays costs. */
-function copyOnce(buffers) {
-  gc();
+async function copyOnce(buffers) {
+  await settle();
   const start = performance.now();
   const copies = buffers.map((b) => Buffer.from(b));
   const seconds = (performance.now() - start) / 1000;
@@ -412,8 +424,8 @@ async function benchTree(name, spec, ctx) {
     for (const side of sides) {
       if (side === 'disk') {
         record(rep, 'disk', 'write+fdatasync', { seconds: rawWrite(built.buffers, raw) });
-        record(rep, 'disk', 'readFile', { seconds: rawRead(raw) });
-        record(rep, 'disk', 'copy to new memory', { seconds: copyOnce(built.buffers) });
+        record(rep, 'disk', 'readFile', { seconds: await rawRead(raw) });
+        record(rep, 'disk', 'copy to new memory', { seconds: await copyOnce(built.buffers) });
         const z = zstdLimit(raw);
         if (z) record(rep, 'disk', 'zstd -1 -T + write', { seconds: z.seconds, compressed: z.compressed });
         fs.rmSync(raw);
@@ -536,13 +548,7 @@ function printTable(summaries) {
 // ------------------------------------------------------------------------------------------------
 // Main
 
-/**
- * Glibc keeps freed blocks below its (self-raising) mmap threshold for reuse, so a process's
- * RSS would include the garbage of earlier measurements. With a fixed 1 MiB threshold, every
- * large buffer is mapped when allocated and unmapped when freed, in both the Node and the
- * Python process, and each measurement's peak RSS reflects what it holds.
- */
-const CHILD_ENV = { MALLOC_MMAP_THRESHOLD_: String(2 ** 20), JAX_PLATFORMS: 'cpu' };
+const CHILD_ENV = { JAX_PLATFORMS: 'cpu' };
 
 /** Runs one tree in this (child) process, Orbax worker included, and writes its result. */
 async function runChild(args, reps) {
