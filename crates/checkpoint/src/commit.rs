@@ -2,9 +2,35 @@
 //! (orbax-layout §9.2): everything is written under `<final>.orbax-checkpoint-tmp`, a
 //! `commit_success.txt` marker is written, and the directory is renamed to its final name.
 //!
-//! Durability: every file the save writes is fsynced before the rename, the rename is followed
-//! by an fsync of the parent directory, so a crash leaves either the previous state (plus a
-//! recognisable temporary directory) or the complete checkpoint.
+//! # Durability model
+//!
+//! A crash (or power loss) at any moment leaves either the previous state, possibly plus a
+//! recognisable `*.orbax-checkpoint-tmp` directory (which Orbax and orbax-ts never read as a
+//! checkpoint, and which the next save to that path replaces), or the complete checkpoint.
+//! What is fsynced, and when:
+//!
+//! 1. **The item's files, once, all together.** Everything `save::save_item` writes — OCDBT
+//!    data files, B+tree nodes and manifests (per-process and merged), zarr chunk and metadata
+//!    files of the directory layout, `_METADATA`, `_strings.json` — is written without fsync
+//!    and registered with an [`orbax_kvstore::DeferredSync`]. Before `save_item` returns, every
+//!    registered file is fdatasync'ed and every directory that gained an entry is fsync'ed,
+//!    eight at a time, so that the file system folds them into a few journal commits instead
+//!    of one commit per file (1,000 small files: about 50 ms instead of 3.2 s here). Large data
+//!    files additionally start writing back every 16 MiB while they are being written (a
+//!    background fdatasync), so the disk works during compression and the final sync finds
+//!    little left to flush.
+//! 2. **The step files**: `_CHECKPOINT_METADATA` (written by its writer with
+//!    [`write_file_durable`]; inside [`crate::save::save_checkpoint`] it joins the batch of
+//!    step 1) and then the commit marker [`write_commit_marker`], each fsynced.
+//! 3. **The publication**: [`rename_into_place`] fsyncs the temporary directory (its entries),
+//!    renames it to its final name, and fsyncs the parent directory (the rename itself).
+//!
+//! Why that is enough: nothing inside the temporary directory is visible as a checkpoint
+//! before the rename, so its files need not be durable one by one — only all of them before
+//! the rename is issued, which steps 1–2 guarantee (their syncs return before step 3 starts).
+//! The rename is the single atomic switch, and its fsync makes it durable. This is the same
+//! guarantee TensorStore gives by fsyncing each file as it writes it (`file_io_sync`), at the
+//! cost of a few batched syncs instead of one per file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

@@ -99,9 +99,9 @@ impl ItemReader {
                     ),
                 });
             }
-            Arc::new(Database::open(Arc::new(FileStore::new(dir)))?)
+            Arc::new(Database::open(Arc::new(FileStore::immutable(dir)))?)
         } else {
-            Arc::new(FileStore::new(dir))
+            Arc::new(FileStore::immutable(dir))
         };
         let strings = if tree.entries.iter().any(TreeEntry::is_string) {
             StringLeaves::read(dir)?
@@ -265,38 +265,72 @@ impl ItemReader {
         Ok(())
     }
 
-    /// Reads many arrays in parallel, keeping the bytes being decoded under
-    /// `options.concurrent_bytes` (a single larger array is still read, alone).
+    /// Reads many arrays (or slices) at once: the chunks of all of them are decoded by one
+    /// set of worker threads straight into the result buffers, with the bytes being decoded
+    /// kept under `options.concurrent_bytes` (a single larger chunk is still read, alone).
+    /// Requests that cast go through a buffer in the stored dtype, a batch of at most
+    /// `concurrent_bytes` of them at a time.
     pub fn read_many(
         &self,
         requests: &[ReadRequest],
         options: &RestoreOptions,
     ) -> Result<Vec<Vec<u8>>> {
+        let metas = requests
+            .iter()
+            .map(|r| self.array_of(&r.param))
+            .collect::<Result<Vec<_>>>()?;
         let sizes = requests
             .iter()
             .map(|r| self.output_len(r))
             .collect::<Result<Vec<_>>>()?;
-        let mut results: Vec<Option<Vec<u8>>> = vec![None; requests.len()];
+        let mut results: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0u8; n]).collect();
+        let zarr_options = self.zarr_options(options);
+        let casts = |i: usize| requests[i].dtype.is_some_and(|d| d != metas[i].dtype());
+        let reads: Vec<orbax_zarr::RegionRead<'_, '_>> = requests
+            .iter()
+            .zip(&metas)
+            .zip(results.iter_mut())
+            .enumerate()
+            .filter(|(i, _)| !casts(*i))
+            .map(|(_, ((request, meta), out))| orbax_zarr::RegionRead {
+                param: &request.param,
+                meta,
+                region: request.region.as_deref(),
+                out,
+            })
+            .collect();
+        orbax_zarr::read_regions(self.store.as_ref(), reads, &zarr_options)?;
+        let cast_indices: Vec<usize> = (0..requests.len()).filter(|&i| casts(i)).collect();
         let mut start = 0;
-        while start < requests.len() {
-            let mut end = start;
+        while start < cast_indices.len() {
+            let mut batch = Vec::new();
             let mut batch_bytes = 0u64;
-            while end < requests.len()
-                && (end == start || batch_bytes + sizes[end] as u64 <= options.concurrent_bytes)
-            {
-                batch_bytes += sizes[end] as u64;
-                end += 1;
+            while let Some(&i) = cast_indices.get(start + batch.len()) {
+                let bytes = (sizes[i] / requests[i].dtype.map_or(1, |d| d.host_size())
+                    * metas[i].dtype().host_size()) as u64;
+                if !batch.is_empty() && batch_bytes + bytes > options.concurrent_bytes {
+                    break;
+                }
+                batch_bytes += bytes;
+                batch.push((i, vec![0u8; bytes as usize]));
             }
-            let batch = requests[start..end]
-                .par_iter()
-                .map(|request| self.read(request, options))
-                .collect::<Result<Vec<_>>>()?;
-            for (slot, data) in results[start..end].iter_mut().zip(batch) {
-                *slot = Some(data);
+            start += batch.len();
+            let reads = batch
+                .iter_mut()
+                .map(|(i, stored)| orbax_zarr::RegionRead {
+                    param: &requests[*i].param,
+                    meta: metas[*i],
+                    region: requests[*i].region.as_deref(),
+                    out: stored,
+                })
+                .collect();
+            orbax_zarr::read_regions(self.store.as_ref(), reads, &zarr_options)?;
+            for (i, stored) in batch {
+                let to = requests[i].dtype.expect("a cast request has a dtype");
+                orbax_zarr::cast(metas[i].dtype(), &stored, to, &mut results[i])?;
             }
-            start = end;
         }
-        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+        Ok(results)
     }
 
     fn zarr_options(&self, options: &RestoreOptions) -> orbax_zarr::ReadOptions {

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use orbax_kvstore::FileStore;
-use orbax_ocdbt::merge::merge_item_directory;
+use orbax_kvstore::{DeferredSync, FileStore};
+use orbax_ocdbt::merge::merge_item_directory_into;
 use orbax_ocdbt::{DatabaseWriter, WriterOptions};
 
 use crate::save::{SaveOptions, Sink, DEFAULT_TARGET_DATA_FILE_SIZE};
@@ -33,13 +33,18 @@ fn writer_options(opts: &SaveOptions) -> WriterOptions {
 }
 
 /// Writes through `write` into `<item_dir>/ocdbt.process_0/`, commits that database, and
-/// merges it into `<item_dir>/manifest.ocdbt`.
+/// merges it into `<item_dir>/manifest.ocdbt`. Every file is registered with `pending`
+/// instead of being synced (the caller syncs them all at once before publishing the item).
 pub(crate) fn write_and_merge(
     item_dir: &Path,
     opts: &SaveOptions,
+    pending: &Arc<DeferredSync>,
     write: impl FnOnce(&dyn Sink) -> Result<()>,
 ) -> Result<()> {
-    let store = Arc::new(FileStore::new(item_dir.join(PROCESS_DIR)));
+    let store = Arc::new(FileStore::with_deferred_sync(
+        item_dir.join(PROCESS_DIR),
+        Arc::clone(pending),
+    ));
     let sink = OcdbtSink(DatabaseWriter::new(store, writer_options(opts))?);
     if let Err(error) = write(&sink) {
         // The temporary directory stays behind as Orbax leaves it; only release the writer.
@@ -47,6 +52,7 @@ pub(crate) fn write_and_merge(
         return Err(error);
     }
     sink.0.commit()?;
-    merge_item_directory(item_dir, writer_options(opts))?;
+    let root = Arc::new(FileStore::with_deferred_sync(item_dir, Arc::clone(pending)));
+    merge_item_directory_into(item_dir, root, writer_options(opts))?;
     Ok(())
 }

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use orbax_zarr::{ArrayMetadata, DType};
+use orbax_kvstore::DeferredSync;
+use orbax_zarr::{ArrayMetadata, ChunkEncoder, DType};
 use rayon::prelude::*;
 
 use crate::chunking::{choose_chunk_shape, chunk_byte_budget};
-use crate::commit::write_file_durable;
 use crate::pyjson::{tensorstore_dumps, PyValue};
 use crate::strings::STRINGS_FILE;
 use crate::tree_metadata::{render_tree_metadata, TreeEntry, METADATA_FILE};
@@ -134,9 +134,10 @@ pub(crate) trait Sink: Sync {
     fn put(&self, key: &str, value: &[u8]) -> Result<()>;
 }
 
-/// Plain files under the item directory (`use_ocdbt=False`).
+/// Plain files under the item directory (`use_ocdbt=False`), synced all at once at the end.
 struct DirectorySink {
     root: PathBuf,
+    pending: Arc<DeferredSync>,
 }
 
 impl Sink for DirectorySink {
@@ -144,9 +145,22 @@ impl Sink for DirectorySink {
         let path = self.root.join(key);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            // Every directory from the item root down gets a new entry.
+            let mut dir = Some(parent);
+            while let Some(d) = dir.filter(|d| d.starts_with(&self.root)) {
+                self.pending.add_dir(d);
+                dir = d.parent();
+            }
         }
-        write_file_durable(&path, value)
+        write_file(&path, value, &self.pending)
     }
+}
+
+/// Writes `bytes` to `path` and registers it with `pending` (made durable by its `sync`).
+fn write_file(path: &Path, bytes: &[u8], pending: &DeferredSync) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))?;
+    pending.add_file(path);
+    Ok(())
 }
 
 /// The zarr metadata Orbax would write for `array`.
@@ -218,6 +232,9 @@ fn grid_indices(grid: &[u64]) -> Vec<Vec<u64>> {
     out
 }
 
+/// Chunks at least this large may be compressed by several zstd threads at once.
+const MULTITHREADED_CHUNK_BYTES: usize = 8 << 20;
+
 fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions) -> Result<()> {
     let metas = arrays
         .iter()
@@ -241,25 +258,38 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
                 meta.raw().as_bytes(),
             )
         })?;
-    let budget = ByteBudget::new(opts.concurrent_bytes);
-    tasks.par_iter().try_for_each(|(i, indices)| {
-        if opts
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
+    // A chunk holding more than a thread's share of the whole save would leave the other
+    // cores idle while one thread compresses it: zstd splits such a chunk across all of them.
+    let threads = rayon::current_num_threads();
+    let total: usize = arrays.iter().map(|a| a.data.len()).sum();
+    let zstd_workers = |chunk_bytes: usize| -> u32 {
+        if threads > 1
+            && chunk_bytes >= MULTITHREADED_CHUNK_BYTES
+            && chunk_bytes.saturating_mul(threads) > total
         {
-            return Err(Error::Zarr(orbax_zarr::Error::Cancelled));
+            u32::try_from(threads).unwrap_or(u32::MAX)
+        } else {
+            0
         }
-        let (array, meta) = (&arrays[*i], &metas[*i]);
-        // The chunk's host copy plus its encoded form (at most about as large).
-        let _held = budget.acquire(2 * meta.chunk_host_bytes() as u64);
-        let chunk = orbax_zarr::extract_chunk(meta, array.data, indices)?;
-        let encoded = orbax_zarr::encode_chunk(meta, &chunk)?;
-        sink.put(
-            &orbax_zarr::chunk_key(&array.param, meta, indices),
-            &encoded,
-        )
-    })
+    };
+    let budget = ByteBudget::new(opts.concurrent_bytes);
+    tasks
+        .par_iter()
+        .try_for_each_init(ChunkEncoder::new, |encoder, (i, indices)| {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(Error::Zarr(orbax_zarr::Error::Cancelled));
+            }
+            let (array, meta) = (&arrays[*i], &metas[*i]);
+            // At most a staged copy of the chunk plus its encoded form (about as large).
+            let _held = budget.acquire(2 * meta.chunk_host_bytes() as u64);
+            encoder.set_workers(zstd_workers(meta.chunk_host_bytes()));
+            let encoded = encoder.encode_array_chunk(meta, array.data, indices)?;
+            sink.put(&orbax_zarr::chunk_key(&array.param, meta, indices), encoded)
+        })
 }
 
 /// `_strings.json`: TensorStore's json driver applies one JSON-pointer write per string leaf at
@@ -305,18 +335,34 @@ pub fn render_strings(strings: &[(String, String)]) -> Result<String> {
     Ok(tensorstore_dumps(&PyValue::Dict(root)))
 }
 
-/// Writes the arrays and sidecar files of one item into `item_dir` (which must exist).
-/// OCDBT items are written into `ocdbt.process_0/` and merged into the item root.
+/// Writes the arrays and sidecar files of one item into `item_dir` (which must exist), and
+/// makes them durable before returning. OCDBT items are written into `ocdbt.process_0/` and
+/// merged into the item root.
+///
+/// Nothing is fsynced while writing; every file and directory the item creates is synced
+/// once at the end, all together (see `commit.rs` for the durability model).
 pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> Result<()> {
+    let pending = Arc::new(DeferredSync::new());
+    write_item(item_dir, item, opts, &pending)?;
+    Ok(pending.sync()?)
+}
+
+fn write_item(
+    item_dir: &Path,
+    item: &ItemToSave<'_>,
+    opts: &SaveOptions,
+    pending: &Arc<DeferredSync>,
+) -> Result<()> {
     if !item.arrays.is_empty() {
         if opts.use_ocdbt {
-            crate::ocdbt_sink::write_and_merge(item_dir, opts, |sink| {
+            crate::ocdbt_sink::write_and_merge(item_dir, opts, pending, |sink| {
                 write_arrays(sink, &item.arrays, opts)
             })?;
         } else {
             write_arrays(
                 &DirectorySink {
                     root: item_dir.to_path_buf(),
+                    pending: Arc::clone(pending),
                 },
                 &item.arrays,
                 opts,
@@ -324,9 +370,10 @@ pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> 
         }
     }
     if !item.strings.is_empty() {
-        write_file_durable(
+        write_file(
             &item_dir.join(STRINGS_FILE),
             render_strings(&item.strings)?.as_bytes(),
+            pending,
         )?;
     }
     let metadata = render_tree_metadata(
@@ -335,7 +382,9 @@ pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> 
         opts.use_zarr3,
         &item.custom_metadata,
     );
-    write_file_durable(&item_dir.join(METADATA_FILE), metadata.as_bytes())
+    write_file(&item_dir.join(METADATA_FILE), metadata.as_bytes(), pending)?;
+    pending.add_dir(item_dir);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -427,20 +476,25 @@ pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<
     }
     let init = now_nanos();
     let tmp = create_tmp_dir(final_dir, save.force)?;
+    // Every file below is written without fsync and synced in one batch before the commit
+    // marker; `_CHECKPOINT_METADATA` is rewritten in Orbax's order, only its last form matters.
+    let pending = Arc::new(DeferredSync::new());
     let metadata_path = tmp.join(CHECKPOINT_METADATA_FILE);
     let empty = PyValue::Dict(Vec::new());
-    write_file_durable(
+    write_file(
         &metadata_path,
         render_step_metadata(None, Some(init), None, &empty).as_bytes(),
+        &pending,
     )?;
-    save_item(&tmp, &save.item, &save.options)?;
+    write_item(&tmp, &save.item, &save.options, &pending)?;
     let handlers = ItemHandlers::Single(save.handler_typestr.clone());
-    write_file_durable(
+    write_file(
         &metadata_path,
         render_step_metadata(Some(&handlers), Some(init), None, &save.custom_metadata).as_bytes(),
+        &pending,
     )?;
     let commit = now_nanos().max(init);
-    write_file_durable(
+    write_file(
         &metadata_path,
         render_step_metadata(
             Some(&handlers),
@@ -449,7 +503,9 @@ pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<
             &save.custom_metadata,
         )
         .as_bytes(),
+        &pending,
     )?;
+    pending.sync()?;
     write_commit_marker(&tmp, final_dir)?;
     rename_into_place(&tmp, final_dir)
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 
-pub use writable::{AppendFile, WritableStore};
+pub use writable::{AppendFile, DeferredSync, WritableStore};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,25 @@ pub trait ReadableStore: Send + Sync + fmt::Debug {
     /// A range that extends past the end of the value is an [`Error::RangeOutOfBounds`].
     fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>>;
 
+    /// Like [`read`](Self::read), into `buf`: on `Ok(Some(n))` the value (or `range` of it)
+    /// is `buf[..n]`; `buf` is grown when too short but never shrunk, and its bytes past `n`
+    /// are unspecified. `Ok(None)` when the key is absent. A caller reading many values reuses
+    /// one buffer, so that large reads need neither fresh memory (page faults) nor zeroing.
+    fn read_into(
+        &self,
+        key: &[u8],
+        range: Option<Range<u64>>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        Ok(self.read(key, range)?.map(|bytes| {
+            if buf.len() < bytes.len() {
+                buf.resize(bytes.len(), 0);
+            }
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            bytes.len()
+        }))
+    }
+
     /// All keys that start with `prefix`, sorted bytewise.
     fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>>;
 
@@ -88,6 +107,14 @@ pub trait ReadableStore: Send + Sync + fmt::Debug {
 impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
     fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
         (**self).read(key, range)
+    }
+    fn read_into(
+        &self,
+        key: &[u8],
+        range: Option<Range<u64>>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        (**self).read_into(key, range, buf)
     }
     fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         (**self).list_prefix(prefix)
@@ -101,12 +128,69 @@ impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,
+    /// Where writes register what they leave to be synced, instead of syncing it themselves.
+    deferred: Option<Arc<DeferredSync>>,
+    /// Files kept open between reads ([`FileStore::immutable`]).
+    open_files: Option<Arc<OpenFiles>>,
 }
+
+/// Open files of an immutable [`FileStore`].
+#[derive(Debug, Default)]
+struct OpenFiles(std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<OpenFile>>>);
+
+/// A file opened for reading, and its size when opened.
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    size: u64,
+}
+
+/// A checked byte range of an open file.
+struct FileRange {
+    path: PathBuf,
+    open: Arc<OpenFile>,
+    start: u64,
+    len: usize,
+}
+
+/// Files an immutable [`FileStore`] keeps open at most (data files of a checkpoint: Orbax
+/// writes one or a few per process).
+const MAX_OPEN_FILES: usize = 64;
 
 impl FileStore {
     /// A store rooted at `root` (which need not exist: then every key is absent).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            deferred: None,
+            open_files: None,
+        }
+    }
+
+    /// A read-only view of a directory whose files do not change while it is used, such as a
+    /// committed checkpoint: the files it reads stay open (up to 64) and are read again by
+    /// offset, instead of being opened, measured and closed for every read (which dominates
+    /// when thousands of small chunks live in one data file). A file replaced meanwhile would
+    /// still be read from its old version.
+    pub fn immutable(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            deferred: None,
+            open_files: Some(Arc::default()),
+        }
+    }
+
+    /// A store whose writes are made durable later, all at once: instead of fsyncing, each
+    /// write registers the files and directories it changed with `pending`, and they become
+    /// durable when [`DeferredSync::sync`] returns. Until then a crash may lose or truncate
+    /// them, so use this only for a tree that is published afterwards (e.g. by renaming a
+    /// temporary checkpoint directory) once `sync` has returned.
+    pub fn with_deferred_sync(root: impl Into<PathBuf>, pending: Arc<DeferredSync>) -> Self {
+        Self {
+            root: root.into(),
+            deferred: Some(pending),
+            open_files: None,
+        }
     }
 
     /// The directory this store reads.
@@ -143,9 +227,16 @@ fn io_error(path: &Path, source: io::Error) -> Error {
     }
 }
 
-impl ReadableStore for FileStore {
-    fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
+impl FileStore {
+    /// The file of `key` (opened, or kept open) and its size; `None` when absent.
+    fn open_file(&self, key: &[u8]) -> Result<Option<(PathBuf, Arc<OpenFile>)>> {
         let path = self.path_of(key)?;
+        if let Some(cache) = &self.open_files {
+            let files = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(open) = files.get(&path) {
+                return Ok(Some((path, Arc::clone(open))));
+            }
+        }
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -157,7 +248,26 @@ impl ReadableStore for FileStore {
         if meta.is_dir() {
             return Ok(None);
         }
-        let size = meta.len();
+        let open = Arc::new(OpenFile {
+            file,
+            size: meta.len(),
+        });
+        if let Some(cache) = &self.open_files {
+            let mut files = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if files.len() >= MAX_OPEN_FILES {
+                files.clear();
+            }
+            files.insert(path.clone(), Arc::clone(&open));
+        }
+        Ok(Some((path, open)))
+    }
+
+    /// The file of `key` and `range` (default: all) checked against its size, as a length.
+    fn open_range(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<FileRange>> {
+        let Some((path, open)) = self.open_file(key)? else {
+            return Ok(None);
+        };
+        let size = open.size;
         let range = range.unwrap_or(0..size);
         if range.start > range.end || range.end > size {
             return Err(Error::RangeOutOfBounds {
@@ -171,9 +281,51 @@ impl ReadableStore for FileStore {
             path: path.display().to_string(),
             size,
         })?;
+        Ok(Some(FileRange {
+            path,
+            open,
+            start: range.start,
+            len,
+        }))
+    }
+}
+
+impl ReadableStore for FileStore {
+    fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
+        let Some(FileRange {
+            path,
+            open,
+            start,
+            len,
+        }) = self.open_range(key, range)?
+        else {
+            return Ok(None);
+        };
         let mut buf = vec![0u8; len];
-        read_exact_at(&file, &mut buf, range.start).map_err(|e| io_error(&path, e))?;
+        read_exact_at(&open.file, &mut buf, start).map_err(|e| io_error(&path, e))?;
         Ok(Some(Bytes::from(buf)))
+    }
+
+    fn read_into(
+        &self,
+        key: &[u8],
+        range: Option<Range<u64>>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
+        let Some(FileRange {
+            path,
+            open,
+            start,
+            len,
+        }) = self.open_range(key, range)?
+        else {
+            return Ok(None);
+        };
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        read_exact_at(&open.file, &mut buf[..len], start).map_err(|e| io_error(&path, e))?;
+        Ok(Some(len))
     }
 
     fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
@@ -357,6 +509,40 @@ mod tests {
             store.read(b"d/abc", Some(10..10)).unwrap().unwrap(),
             &b""[..]
         );
+    }
+
+    #[test]
+    fn read_into_reuses_the_buffer_and_checks_ranges() {
+        let (dir, plain) = store_with(&[("d/abc", b"0123456789")]);
+        let kept = FileStore::immutable(dir.path());
+        for store in [&plain, &kept] {
+            let mut buf = b"stale".to_vec();
+            assert_eq!(
+                store.read_into(b"d/abc", Some(2..5), &mut buf).unwrap(),
+                Some(3)
+            );
+            assert_eq!(buf, b"234le");
+            assert_eq!(store.read_into(b"d/abc", None, &mut buf).unwrap(), Some(10));
+            assert_eq!(buf, b"0123456789");
+            assert_eq!(store.read_into(b"missing", None, &mut buf).unwrap(), None);
+            assert!(matches!(
+                store.read_into(b"d/abc", Some(8..11), &mut buf),
+                Err(Error::RangeOutOfBounds { size: 10, .. })
+            ));
+            assert_eq!(
+                store.read(b"d/abc", Some(1..2)).unwrap().unwrap(),
+                &b"1"[..]
+            );
+        }
+        // The immutable store keeps reading the file it opened.
+        std::fs::remove_file(dir.path().join("d/abc")).unwrap();
+        assert!(plain.read(b"d/abc", None).unwrap().is_none());
+        assert_eq!(kept.read(b"d/abc", None).unwrap().unwrap().len(), 10);
+        let mut mem = MemoryStore::new("mem");
+        mem.insert(&b"k"[..], &b"value"[..]);
+        let mut buf = Vec::new();
+        assert_eq!(mem.read_into(b"k", Some(1..3), &mut buf).unwrap(), Some(2));
+        assert_eq!(buf, b"al");
     }
 
     #[test]

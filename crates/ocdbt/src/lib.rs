@@ -431,6 +431,17 @@ impl ReadableStore for Database {
             .map_err(|e| self.to_store_error(key, e))
     }
 
+    fn read_into(
+        &self,
+        key: &[u8],
+        range: Option<Range<u64>>,
+        buf: &mut Vec<u8>,
+    ) -> orbax_kvstore::Result<Option<usize>> {
+        self.inner
+            .get_into(&self.inner.latest().into(), key, range, buf)
+            .map_err(|e| self.to_store_error(key, e))
+    }
+
     fn list_prefix(&self, prefix: &[u8]) -> orbax_kvstore::Result<Vec<Vec<u8>>> {
         Database::list_prefix(self, prefix)
             .map(|entries| entries.into_iter().map(|e| e.key).collect())

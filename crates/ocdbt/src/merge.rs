@@ -78,6 +78,16 @@ pub fn merge_item_directory(
     options: WriterOptions,
 ) -> Result<CommitSummary> {
     let item_dir = item_dir.as_ref();
+    merge_item_directory_into(item_dir, Arc::new(FileStore::new(item_dir)), options)
+}
+
+/// [`merge_item_directory`] writing the root database through `root`, a store over
+/// `item_dir` (e.g. one whose syncs are deferred to the end of a checkpoint save).
+pub fn merge_item_directory_into(
+    item_dir: &Path,
+    root: Arc<dyn orbax_kvstore::WritableStore>,
+    options: WriterOptions,
+) -> Result<CommitSummary> {
     let io = |e: std::io::Error| {
         Error::Store(orbax_kvstore::Error::Io {
             path: item_dir.display().to_string(),
@@ -107,7 +117,7 @@ pub fn merge_item_directory(
         .iter()
         .map(|(dir, db)| (dir.as_str(), db.clone()))
         .collect();
-    merge_databases(Arc::new(FileStore::new(item_dir)), options, &sources)
+    merge_databases(root, options, &sources)
 }
 
 /// Checks a source directory (relative, inside the root, UTF-8) and ends it with `/`.

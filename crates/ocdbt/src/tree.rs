@@ -231,16 +231,59 @@ impl Inner {
         }
     }
 
-    /// The value of `key` (or bytes `range` of it) in `version`.
-    pub(crate) fn get(
+    /// Like [`get`](Self::get), into `buf` (replacing its contents); `false` when absent.
+    pub(crate) fn get_into(
         &self,
         version: &VersionInfo,
         key: &[u8],
         range: Option<Range<u64>>,
-    ) -> Result<Option<Bytes>> {
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<usize>> {
         let Some(value) = self.find(version, key)? else {
             return Ok(None);
         };
+        let range = self.value_range(key, &value, range)?;
+        match value {
+            LeafValue::Inline(bytes) => {
+                let bytes = &bytes[range.start as usize..range.end as usize];
+                if buf.len() < bytes.len() {
+                    buf.resize(bytes.len(), 0);
+                }
+                buf[..bytes.len()].copy_from_slice(bytes);
+                Ok(Some(bytes.len()))
+            }
+            LeafValue::OutOfLine(_) if range.is_empty() => Ok(Some(0)),
+            LeafValue::OutOfLine(r) => {
+                let range = r.offset + range.start..r.offset + range.end;
+                let path = r.file.full_path();
+                match self.base.read_into(&path, Some(range.clone()), buf) {
+                    Ok(Some(n)) => Ok(Some(n)),
+                    Ok(None) => Err(Error::MissingFile {
+                        what: "value",
+                        path: self.base.describe(&path),
+                        range: Some(range),
+                    }),
+                    Err(orbax_kvstore::Error::RangeOutOfBounds { size, .. }) => {
+                        Err(Error::Truncated {
+                            what: "value",
+                            path: self.base.describe(&path),
+                            range,
+                            size,
+                        })
+                    }
+                    Err(e) => Err(Error::Store(e)),
+                }
+            }
+        }
+    }
+
+    /// `range` (default: all) of a value, checked against its size.
+    fn value_range(
+        &self,
+        key: &[u8],
+        value: &LeafValue,
+        range: Option<Range<u64>>,
+    ) -> Result<Range<u64>> {
         let size = value.len();
         let range = range.unwrap_or(0..size);
         if range.start > range.end || range.end > size {
@@ -255,6 +298,20 @@ impl Inner {
                 size,
             });
         }
+        Ok(range)
+    }
+
+    /// The value of `key` (or bytes `range` of it) in `version`.
+    pub(crate) fn get(
+        &self,
+        version: &VersionInfo,
+        key: &[u8],
+        range: Option<Range<u64>>,
+    ) -> Result<Option<Bytes>> {
+        let Some(value) = self.find(version, key)? else {
+            return Ok(None);
+        };
+        let range = self.value_range(key, &value, range)?;
         match value {
             LeafValue::Inline(bytes) => {
                 Ok(Some(bytes.slice(range.start as usize..range.end as usize)))

@@ -1,7 +1,9 @@
-//! Decode throughput: one 4 MiB zstd float32 chunk, a whole 16-chunk array read from a
-//! `MemoryStore` (chunks that are row slabs decode straight into the output; column-split
-//! chunks go through per-chunk buffers), a 16-shard zarr v3 array, and a bfloat16 → float32
-//! cast.
+//! Chunk codec throughput: encoding one 4 MiB zstd float32 chunk (copied out of the array
+//! then encoded, or by a reused `ChunkEncoder` straight from the array; row slab and column
+//! tile), decoding it, a whole 16-chunk array read from a `MemoryStore` (chunks that are row
+//! slabs decode straight into the output; column-split chunks go through per-chunk
+//! buffers), a 16-shard zarr v3 array, a slice of rows out of one big chunk (only the prefix
+//! it needs is decoded), and a bfloat16 → float32 cast.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -9,8 +11,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use orbax_kvstore::MemoryStore;
 use orbax_zarr::{
-    cast, chunk_key, decode_chunk, encode_chunk, extract_chunk, read_array, ArrayMetadata, DType,
-    ReadOptions,
+    cast, chunk_key, decode_chunk, encode_chunk, extract_chunk, read_array, read_region,
+    ArrayMetadata, ChunkEncoder, DType, ReadOptions,
 };
 
 const ROWS: u64 = 2048;
@@ -53,6 +55,33 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes));
 
     let one = ArrayMetadata::new_v2(DType::Float32, &[ROWS, COLS], &[ROWS, COLS], Some(1)).unwrap();
+    group.bench_function("encode_4MiB_f32_zstd_chunk/extract+encode", |b| {
+        b.iter(|| {
+            let chunk = extract_chunk(&one, black_box(&array), &[0, 0]).unwrap();
+            encode_chunk(&one, &chunk).unwrap()
+        })
+    });
+    let mut encoder = ChunkEncoder::new();
+    group.bench_function("encode_4MiB_f32_zstd_chunk/encoder, row slab", |b| {
+        b.iter(|| {
+            encoder
+                .encode_array_chunk(&one, black_box(&array), &[0, 0])
+                .unwrap()
+                .len()
+        })
+    });
+    // The same bytes as a column tile of a wider array: staged (strided copy) then encoded.
+    let wide = [ROWS * 2, COLS * 2];
+    let wide_array = data((wide[0] * wide[1]) as usize);
+    let tiles = ArrayMetadata::new_v2(DType::Float32, &wide, &[ROWS, COLS], Some(1)).unwrap();
+    group.bench_function("encode_4MiB_f32_zstd_chunk/encoder, column tile", |b| {
+        b.iter(|| {
+            encoder
+                .encode_array_chunk(&tiles, black_box(&wide_array), &[0, 1])
+                .unwrap()
+                .len()
+        })
+    });
     let stored = encode_chunk(&one, &array).unwrap();
     group.bench_function("decode_4MiB_f32_zstd_chunk", |b| {
         b.iter(|| decode_chunk(&one, "bench/0.0", black_box(&stored)).unwrap())
@@ -79,6 +108,15 @@ fn benches(c: &mut Criterion) {
     let store = store_array(&meta, "w", &array);
     group.bench_function("read_16_zarr3_shards", |b| {
         b.iter(|| read_array(&store, "w", &meta, black_box(&opts)).unwrap())
+    });
+
+    // 32 rows (64 KiB) out of the middle of the single 4 MiB chunk: only the first half of
+    // the chunk is decoded.
+    let rows = [ROWS / 2..ROWS / 2 + 32, 0..COLS];
+    let mut slice_out = vec![0u8; 32 * COLS as usize * 4];
+    let store = store_array(&one, "w", &array);
+    group.bench_function("read_32_rows_of_one_chunk (prefix decode)", |b| {
+        b.iter(|| read_region(&store, "w", &one, Some(&rows), &mut slice_out, &opts).unwrap())
     });
 
     let n = (ROWS * COLS) as usize;

@@ -1,9 +1,9 @@
 //! Chunk codecs: zstd (bounded decoding), crc32c, and the `sharding_indexed` shard layout.
 
-use crate::dtype::{disk_to_host_in_place, host_to_disk_with_endian, Endian};
+use crate::dtype::{disk_to_host_in_place, host_to_disk_with_endian, DType, Endian};
 use crate::error::{Error, Result};
-use crate::grid::{copy_box, for_each_index, BoxIn};
-use crate::metadata::{ArrayMetadata, ChunkCodecs, IndexLocation, Sharding};
+use crate::grid::{copy_box, for_each_index, is_contiguous, strides, BoxIn};
+use crate::metadata::{ArrayMetadata, ChunkCodecs, IndexLocation, Sharding, ZstdConfig};
 
 /// Offset/length pair marking an absent inner chunk in a shard index.
 pub(crate) const EMPTY_ENTRY: (u64, u64) = (u64::MAX, u64::MAX);
@@ -18,11 +18,77 @@ fn corrupt(key: &str, reason: impl Into<String>) -> Error {
 /// A reusable zstd decompression context (one per worker thread).
 pub(crate) struct Decoder {
     ctx: Option<zstd::bulk::Decompressor<'static>>,
+    stream: Option<zstd::zstd_safe::DCtx<'static>>,
 }
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { ctx: None }
+        Decoder {
+            ctx: None,
+            stream: None,
+        }
+    }
+
+    /// Whether [`decode_prefix`](Self::decode_prefix) can decode a chunk stored with
+    /// `codecs`: plain or zstd bytes without checksums (a checksum needs the whole chunk).
+    pub fn can_decode_prefix(codecs: &ChunkCodecs) -> bool {
+        !codecs.crc32c && codecs.zstd.is_none_or(|z| !z.checksum)
+    }
+
+    /// Decodes only the first `out.len()` bytes of a chunk from `stored`, which may be just
+    /// a prefix of the stored value. `Ok(false)` when `stored` ends before `out` is full
+    /// (the caller then retries with more of the value); a frame that ends early is an error.
+    pub fn decode_prefix(
+        &mut self,
+        codecs: &ChunkCodecs,
+        stored: &[u8],
+        out: &mut [u8],
+        key: &dyn Fn() -> String,
+    ) -> Result<bool> {
+        debug_assert!(Self::can_decode_prefix(codecs));
+        if codecs.zstd.is_none() {
+            if stored.len() < out.len() {
+                return Ok(false);
+            }
+            out.copy_from_slice(&stored[..out.len()]);
+            return Ok(true);
+        }
+        use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
+        let dctx = self.stream.get_or_insert_with(DCtx::create);
+        let reset = |dctx: &mut DCtx<'static>| {
+            dctx.reset(ResetDirective::SessionOnly)
+                .map_err(|code| corrupt(&key(), zstd::zstd_safe::get_error_name(code)))
+        };
+        reset(dctx)?;
+        let want = out.len();
+        let mut output = OutBuffer::around(out);
+        let mut input = InBuffer::around(stored);
+        let result = loop {
+            let hint = match dctx.decompress_stream(&mut output, &mut input) {
+                Ok(hint) => hint,
+                Err(code) => {
+                    break Err(corrupt(
+                        &key(),
+                        format!(
+                            "invalid zstd data: {}",
+                            zstd::zstd_safe::get_error_name(code)
+                        ),
+                    ))
+                }
+            };
+            if output.pos() == want {
+                break Ok(true);
+            }
+            if hint == 0 && input.pos() == stored.len() {
+                // The frame is complete (or the input ends exactly at a frame boundary).
+                break Ok(false);
+            }
+            if input.pos() == stored.len() {
+                break Ok(false);
+            }
+        };
+        reset(dctx)?;
+        result
     }
 
     /// Decodes `stored` through `codecs` into `out`, which must receive exactly `out.len()`
@@ -126,6 +192,187 @@ pub(crate) fn encode_codecs(codecs: &ChunkCodecs, disk: Vec<u8>) -> Result<Vec<u
         data.extend_from_slice(&crc.to_le_bytes());
     }
     Ok(data)
+}
+
+/// Whether `dtype`'s on-disk form in byte order `endian` is its host form byte for byte, so
+/// that a chunk can be compressed straight from the caller's memory.
+fn disk_form_is_host_form(dtype: DType, endian: Endian) -> bool {
+    !matches!(
+        dtype,
+        DType::Bool | DType::Int4 | DType::Int2 | DType::Float4E2M1Fn
+    ) && (endian == Endian::Little || dtype.component_size() == 1)
+}
+
+/// Encodes chunks for a writer, one encoder per worker thread: it keeps its zstd context and
+/// its buffers from chunk to chunk, and reads a chunk straight out of the caller's array when
+/// the chunk is one contiguous, unpadded run of it whose disk form is its host form (e.g. any
+/// chunk of an array chunked only along its first axis): no copy, no fresh memory to fault in.
+#[derive(Default)]
+pub struct ChunkEncoder {
+    compressor: Option<(ZstdConfig, zstd::bulk::Compressor<'static>)>,
+    /// Worker threads of the zstd context (0 = compress on the calling thread).
+    workers: u32,
+    /// A chunk copied out of the array (strided, padded, or converted to its disk form).
+    staged: Vec<u8>,
+    encoded: Vec<u8>,
+}
+
+impl std::fmt::Debug for ChunkEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkEncoder")
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkEncoder {
+    /// An encoder that compresses on the calling thread.
+    pub fn new() -> ChunkEncoder {
+        ChunkEncoder::default()
+    }
+
+    /// Lets zstd split each chunk across `workers` extra threads (0 = none). Worth it for a
+    /// chunk much larger than zstd's job size when there are fewer chunks than cores; the
+    /// output is an ordinary zstd frame.
+    pub fn set_workers(&mut self, workers: u32) {
+        if workers != self.workers {
+            self.workers = workers;
+            self.compressor = None;
+        }
+    }
+
+    /// Encodes the grid chunk at `indices` of the whole array `array_host` (host form, C
+    /// order) into the bytes stored under its chunk key. Same result as [`extract_chunk`]
+    /// followed by [`encode_chunk`]. The returned bytes live until the next call.
+    pub fn encode_array_chunk<'s>(
+        &'s mut self,
+        meta: &ArrayMetadata,
+        array_host: &'s [u8],
+        indices: &[u64],
+    ) -> Result<&'s [u8]> {
+        if meta.sharding().is_some() {
+            let chunk = extract_chunk(meta, array_host, indices)?;
+            self.encoded = encode_chunk(meta, &chunk)?;
+            return Ok(&self.encoded);
+        }
+        let (start, len) = chunk_box(meta, array_host, indices)?;
+        let dtype = meta.dtype();
+        let elem = dtype.host_size();
+        let cs = meta.chunk_shape();
+        let codecs = meta.codecs();
+        let whole = len == cs;
+        let direct = whole
+            && is_contiguous(&len, meta.shape())
+            && disk_form_is_host_form(dtype, codecs.endian);
+        let n = meta.chunk_host_bytes();
+        let direct_offset = direct.then(|| {
+            start
+                .iter()
+                .zip(strides(meta.shape()))
+                .map(|(s, st)| s * st)
+                .sum::<u64>() as usize
+                * elem
+        });
+        if direct_offset.is_none() {
+            self.staged.resize(n, 0);
+            self.staged.truncate(n);
+            if !whole {
+                crate::grid::fill_pattern(&mut self.staged, meta.fill_value().host_bytes());
+            }
+            copy_box(
+                array_host,
+                BoxIn {
+                    shape: meta.shape(),
+                    start: &start,
+                },
+                &mut self.staged,
+                BoxIn {
+                    shape: cs,
+                    start: &vec![0; cs.len()],
+                },
+                &len,
+                elem,
+            );
+            host_to_disk_with_endian(dtype, codecs.endian, &mut self.staged);
+        }
+        let ChunkEncoder {
+            compressor,
+            workers,
+            staged,
+            encoded,
+        } = self;
+        let staged: &'s Vec<u8> = staged;
+        let source: &'s [u8] = match direct_offset {
+            Some(offset) => &array_host[offset..offset + n],
+            None => staged,
+        };
+        match codecs.zstd {
+            None if !codecs.crc32c => Ok(source),
+            None => {
+                encoded.clear();
+                encoded.extend_from_slice(source);
+                let crc = crc32c::crc32c(encoded);
+                encoded.extend_from_slice(&crc.to_le_bytes());
+                Ok(encoded)
+            }
+            Some(z) => {
+                let source_error = |e: std::io::Error| Error::Source(e.into());
+                if compressor.as_ref().is_none_or(|(c, _)| *c != z) {
+                    let mut c = zstd::bulk::Compressor::new(z.level).map_err(source_error)?;
+                    c.include_checksum(z.checksum).map_err(source_error)?;
+                    if *workers > 0 {
+                        c.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(*workers))
+                            .map_err(source_error)?;
+                    }
+                    *compressor = Some((z, c));
+                }
+                let (_, c) = compressor.as_mut().expect("set above");
+                encoded.clear();
+                encoded.reserve(zstd::zstd_safe::compress_bound(source.len()));
+                c.compress_to_buffer(source, encoded)
+                    .map_err(source_error)?;
+                if codecs.crc32c {
+                    let crc = crc32c::crc32c(encoded);
+                    encoded.extend_from_slice(&crc.to_le_bytes());
+                }
+                Ok(encoded)
+            }
+        }
+    }
+}
+
+/// The origin and the in-array extent of the grid chunk at `indices`, after checking the
+/// array's size and the indices.
+fn chunk_box(
+    meta: &ArrayMetadata,
+    array_host: &[u8],
+    chunk_indices: &[u64],
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    let elem = meta.dtype().host_size();
+    let expected = meta.num_elements() as usize * elem;
+    if array_host.len() != expected {
+        return Err(Error::InvalidArgument(format!(
+            "array of shape {:?} {} needs {expected} bytes, got {}",
+            meta.shape(),
+            meta.dtype(),
+            array_host.len()
+        )));
+    }
+    let grid = meta.chunk_grid_shape();
+    if chunk_indices.len() != grid.len() || chunk_indices.iter().zip(&grid).any(|(i, g)| i >= g) {
+        return Err(Error::InvalidArgument(format!(
+            "chunk {chunk_indices:?} is outside the chunk grid {grid:?}"
+        )));
+    }
+    let cs = meta.chunk_shape();
+    let start: Vec<u64> = chunk_indices.iter().zip(cs).map(|(i, c)| i * c).collect();
+    let len: Vec<u64> = start
+        .iter()
+        .zip(cs)
+        .zip(meta.shape())
+        .map(|((s, c), n)| (*c).min(n - s))
+        .collect();
+    Ok((start, len))
 }
 
 /// Byte size of a shard index with `n` entries.
@@ -357,29 +604,8 @@ pub fn extract_chunk(
     chunk_indices: &[u64],
 ) -> Result<Vec<u8>> {
     let elem = meta.dtype().host_size();
-    let expected = meta.num_elements() as usize * elem;
-    if array_host.len() != expected {
-        return Err(Error::InvalidArgument(format!(
-            "array of shape {:?} {} needs {expected} bytes, got {}",
-            meta.shape(),
-            meta.dtype(),
-            array_host.len()
-        )));
-    }
-    let grid = meta.chunk_grid_shape();
-    if chunk_indices.len() != grid.len() || chunk_indices.iter().zip(&grid).any(|(i, g)| i >= g) {
-        return Err(Error::InvalidArgument(format!(
-            "chunk {chunk_indices:?} is outside the chunk grid {grid:?}"
-        )));
-    }
+    let (start, len) = chunk_box(meta, array_host, chunk_indices)?;
     let cs = meta.chunk_shape();
-    let start: Vec<u64> = chunk_indices.iter().zip(cs).map(|(i, c)| i * c).collect();
-    let len: Vec<u64> = start
-        .iter()
-        .zip(cs)
-        .zip(meta.shape())
-        .map(|((s, c), n)| (*c).min(n - s))
-        .collect();
     let mut out = vec![0u8; meta.chunk_host_bytes()];
     if len != cs {
         crate::grid::fill_pattern(&mut out, meta.fill_value().host_bytes());
@@ -569,5 +795,53 @@ mod tests {
         assert!(extract_chunk(&meta, &array, &[2, 0]).is_err());
         assert!(extract_chunk(&meta, &array[1..], &[0, 0]).is_err());
         assert!(encode_chunk(&meta, &[0; 3]).is_err());
+    }
+
+    #[test]
+    fn the_chunk_encoder_matches_extract_then_encode() {
+        let cases: Vec<(DType, Vec<u64>, Vec<u64>, bool)> = vec![
+            (DType::Float32, vec![8, 6], vec![8, 6], false), // one chunk, borrowed
+            (DType::Float32, vec![8, 6], vec![2, 6], false), // row slabs, borrowed
+            (DType::Float32, vec![7, 6], vec![2, 6], false), // padded last slab
+            (DType::Float32, vec![8, 6], vec![4, 4], false), // column split: staged
+            (DType::BFloat16, vec![5, 3], vec![5, 3], true),
+            (DType::Bool, vec![9], vec![4], false), // normalised on the way to disk
+            (DType::Int4, vec![6], vec![6], true),
+            (DType::Int64, vec![], vec![], false),
+            (DType::Float32, vec![4, 4], vec![2, 4], true), // zarr v3 shards
+        ];
+        for (dtype, shape, chunks, v3) in cases {
+            let n = shape.iter().product::<u64>() as usize * dtype.host_size();
+            let array: Vec<u8> = (0..n).map(|i| (i * 37 % 251) as u8).collect();
+            for level in [None, Some(1)] {
+                let meta = if v3 {
+                    ArrayMetadata::new_v3(dtype, &shape, &chunks, level).unwrap()
+                } else {
+                    ArrayMetadata::new_v2(dtype, &shape, &chunks, level).unwrap()
+                };
+                let mut encoder = ChunkEncoder::new();
+                for_each_index(&vec![0; shape.len()], &meta.chunk_grid_shape(), |idx| {
+                    let expected =
+                        encode_chunk(&meta, &extract_chunk(&meta, &array, idx).unwrap()).unwrap();
+                    let got = encoder.encode_array_chunk(&meta, &array, idx).unwrap();
+                    assert_eq!(got, &expected[..], "{dtype} {shape:?} {chunks:?} {idx:?}");
+                });
+            }
+        }
+        // Several zstd threads write another (equally valid) frame of the same chunk.
+        let meta = ArrayMetadata::new_v2(DType::Float32, &[1 << 20], &[1 << 20], Some(1)).unwrap();
+        let array: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+        let mut encoder = ChunkEncoder::new();
+        encoder.set_workers(2);
+        let stored = encoder
+            .encode_array_chunk(&meta, &array, &[0])
+            .unwrap()
+            .to_vec();
+        assert_eq!(decode_chunk(&meta, "k", &stored).unwrap(), array);
+        let mut encoder = ChunkEncoder::new();
+        assert!(encoder
+            .encode_array_chunk(&meta, &array[1..], &[0])
+            .is_err());
+        assert!(encoder.encode_array_chunk(&meta, &array, &[1]).is_err());
     }
 }

@@ -29,7 +29,7 @@ mod minifloat;
 pub mod read;
 
 pub use cast::cast;
-pub use codec::{decode_chunk, encode_chunk, extract_chunk};
+pub use codec::{decode_chunk, encode_chunk, extract_chunk, ChunkEncoder};
 pub use dtype::{
     disk_to_host_in_place, host_to_disk, host_to_disk_in_place, DType, DTypeKind, Endian,
 };
@@ -39,4 +39,7 @@ pub use metadata::{
     ArrayMetadata, ChunkCodecs, ChunkKeyEncoding, Compression, FillValue, IndexLocation, Sharding,
     ZarrFormat, ZstdConfig,
 };
-pub use read::{read_array, read_metadata, read_region, MissingChunkPolicy, ReadOptions};
+pub use read::{
+    read_array, read_metadata, read_region, read_regions, MissingChunkPolicy, ReadOptions,
+    RegionRead,
+};
