@@ -283,7 +283,8 @@ impl ItemReader {
             .iter()
             .map(|r| self.output_len(r))
             .collect::<Result<Vec<_>>>()?;
-        let mut results: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0u8; n]).collect();
+        // Allocated (and, for recycled memory, zeroed) on all cores, not one by one.
+        let mut results: Vec<Vec<u8>> = sizes.par_iter().map(|&n| vec![0u8; n]).collect();
         let zarr_options = self.zarr_options(options);
         let casts = |i: usize| requests[i].dtype.is_some_and(|d| d != metas[i].dtype());
         let reads: Vec<orbax_zarr::RegionRead<'_, '_>> = requests
