@@ -81,6 +81,7 @@ export * as adapters from './adapters/index.js';
 export * as step from './path/step.js';
 export { scalar, type TypedScalar } from './tree/flatten.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
+export type { TransferOptions, TransferProgress } from './transfer.js';
 export {
   StandardCheckpointer,
   type StandardCheckpointerOptions,

@@ -72,6 +72,8 @@ pub struct ArrayReadRequest {
 pub struct ReadOptions {
     /// Bytes decoded at once (Orbax's `restore_concurrent_gb` × 2^30).
     pub concurrent_bytes: Option<f64>,
+    /// A transfer handle (`createTransfer`) for cancellation and progress.
+    pub transfer: Option<u32>,
 }
 
 /// An opened item directory (the directory that holds `_METADATA`).
@@ -161,14 +163,21 @@ fn to_request(request: ArrayReadRequest) -> Result<ReadRequest> {
     })
 }
 
-fn to_options(options: Option<ReadOptions>) -> RestoreOptions {
+fn to_options(options: Option<ReadOptions>) -> Result<RestoreOptions> {
     let mut out = RestoreOptions::default();
-    if let Some(bytes) = options.and_then(|o| o.concurrent_bytes) {
+    let Some(options) = options else {
+        return Ok(out);
+    };
+    if let Some(bytes) = options.concurrent_bytes {
         if bytes.is_finite() && bytes >= 1.0 {
             out.concurrent_bytes = bytes as u64;
         }
     }
-    out
+    if let Some(t) = crate::transfer::transfer(options.transfer)? {
+        out.cancel = Some(t.cancel);
+        out.progress = Some(t.progress);
+    }
+    Ok(out)
 }
 
 #[napi]
@@ -199,7 +208,7 @@ impl CheckpointItem {
             .into_iter()
             .map(to_request)
             .collect::<Result<Vec<_>>>()?;
-        let options = to_options(options);
+        let options = to_options(options)?;
         let inner = Arc::clone(&self.inner);
         let buffers =
             napi::tokio::task::spawn_blocking(move || inner.read_many(&requests, &options))
@@ -219,7 +228,7 @@ impl CheckpointItem {
         options: Option<ReadOptions>,
     ) -> Result<()> {
         let request = to_request(request)?;
-        let options = to_options(options);
+        let options = to_options(options)?;
         let inner = Arc::clone(&self.inner);
         // The same contract as Node's `fs.read(fd, buffer)`: a worker thread fills the caller's
         // memory, and the caller must leave it alone until the promise settles (documented on

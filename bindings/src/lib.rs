@@ -6,6 +6,7 @@ pub mod item;
 pub mod json;
 pub mod metadata;
 pub mod save;
+pub mod transfer;
 
 use napi_derive::napi;
 

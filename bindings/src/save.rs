@@ -59,6 +59,8 @@ pub struct ItemPlan {
     pub ocdbt_target_data_file_size: Option<f64>,
     /// Chunk bytes encoded and written at once (Orbax's `save_concurrent_gb` × 2^30).
     pub concurrent_bytes: Option<f64>,
+    /// A transfer handle (`createTransfer`) for cancellation and progress.
+    pub transfer: Option<u32>,
 }
 
 pub(crate) fn tagged(text: &str, what: &str) -> Result<PyValue> {
@@ -140,6 +142,11 @@ pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
             .map_or(SaveOptions::default().concurrent_bytes, |b| b as u64),
         ..SaveOptions::default()
     };
+    let mut options = options;
+    if let Some(t) = crate::transfer::transfer(plan.transfer)? {
+        options.cancel = Some(t.cancel);
+        options.progress = Some(t.progress);
+    }
     let dir = PathBuf::from(dir);
     if !dir.is_absolute() {
         return Err(coded(

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 
 import { UnsupportedTypeError } from '../errors.js';
+import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 import { CheckpointArgs, parseArgsOptions } from './checkpointArgs.js';
 
 /** Options of {@link PyTreeSave}. */
@@ -52,6 +53,9 @@ export interface PyTreeRestoreOptions {
   transforms?: unknown;
   /** orbax-ts: integer scalars as `bigint` (default, exact) or `number` (throws beyond 2^53). */
   intScalars?: 'bigint' | 'number';
+  /** orbax-ts: cancellation and progress of the reads. */
+  signal?: AbortSignal;
+  onProgress?: TransferOptions['onProgress'];
 }
 
 const restoreSchema = z
@@ -62,6 +66,7 @@ const restoreSchema = z
     transforms: z.unknown().optional(),
     transformsDefaultToOriginal: z.boolean().optional(),
     intScalars: z.enum(['bigint', 'number']).optional(),
+    ...transferOptionsShape,
   })
   .strict();
 
@@ -71,6 +76,7 @@ export class PyTreeRestore extends CheckpointArgs {
   readonly restoreArgs: unknown;
   readonly partialRestore: boolean;
   readonly intScalars: 'bigint' | 'number' | undefined;
+  readonly transfer: TransferOptions;
 
   constructor(opts?: PyTreeRestoreOptions) {
     super();
@@ -82,6 +88,7 @@ export class PyTreeRestore extends CheckpointArgs {
     this.restoreArgs = parsed.restoreArgs;
     this.partialRestore = parsed.partialRestore ?? false;
     this.intScalars = parsed.intScalars;
+    this.transfer = transferOf(parsed);
     Object.freeze(this);
   }
 }

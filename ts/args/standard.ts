@@ -1,6 +1,7 @@
 /** `args.StandardSave` / `args.StandardRestore`: PyTrees of arrays and scalars. */
 import { z } from 'zod';
 
+import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 import { CheckpointArgs, parseArgsOptions } from './checkpointArgs.js';
 
 /** Options of {@link StandardSave}. */
@@ -43,6 +44,9 @@ export interface StandardRestoreOptions {
   supportLayout?: boolean;
   /** orbax-ts: integer scalars as `bigint` (default, exact) or `number` (throws beyond 2^53). */
   intScalars?: 'bigint' | 'number';
+  /** orbax-ts: cancellation and progress of the reads. */
+  signal?: AbortSignal;
+  onProgress?: TransferOptions['onProgress'];
 }
 
 const restoreSchema = z
@@ -51,6 +55,7 @@ const restoreSchema = z
     fallbackSharding: z.unknown().optional(),
     supportLayout: z.boolean().optional(),
     intScalars: z.enum(['bigint', 'number']).optional(),
+    ...transferOptionsShape,
   })
   .strict();
 
@@ -59,6 +64,7 @@ export class StandardRestore extends CheckpointArgs {
   readonly item: unknown;
   readonly strict: boolean;
   readonly intScalars: 'bigint' | 'number' | undefined;
+  readonly transfer: TransferOptions;
 
   constructor(item?: unknown, opts?: StandardRestoreOptions) {
     super();
@@ -66,6 +72,7 @@ export class StandardRestore extends CheckpointArgs {
     this.item = item;
     this.strict = parsed.strict ?? true;
     this.intScalars = parsed.intScalars;
+    this.transfer = transferOf(parsed);
     Object.freeze(this);
   }
 }

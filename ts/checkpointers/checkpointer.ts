@@ -12,10 +12,11 @@ import { readStepMetadata } from '../metadata/stepMetadata.js';
 import type { StepMetadata } from '../metadata/types.js';
 import { type AtomicityOptions, atomicityOptionsSchema, resolveAtomicityMode } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
+import { type TransferOptions, transferOptionsShape } from '../transfer.js';
 import { captureWrites, finishSave, startSave } from './commitProtocol.js';
 
 /** Options of a checkpointer's `save`. */
-export interface CheckpointerSaveOptions {
+export interface CheckpointerSaveOptions extends TransferOptions {
   /** Replace an existing checkpoint at the destination. */
   force?: boolean;
   /** `custom_metadata` of `_CHECKPOINT_METADATA` (a plain object). */
@@ -35,7 +36,7 @@ export function isCommitFile(directory: string, atomicity: AtomicityOptions | un
 }
 
 export const saveOptionsSchema = z
-  .object({ force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional() })
+  .object({ force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional(), ...transferOptionsShape })
   .strict();
 
 type SaveArgsOf<H> = H extends CheckpointHandler<infer S, CheckpointArgs, unknown, unknown> ? S : CheckpointArgs;

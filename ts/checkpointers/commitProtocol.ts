@@ -12,7 +12,8 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import type { CheckpointArgs } from '../args/checkpointArgs.js';
-import { callNative, InvalidArgumentError } from '../errors.js';
+import { AbortError, callNative, InvalidArgumentError } from '../errors.js';
+import { Transfer, type TransferOptions, transferOf } from '../transfer.js';
 import { type CheckpointHandler, isAsyncHandler, quiet } from '../handlers/checkpointHandler.js';
 import { native } from '../native.js';
 import { isPlainObject } from '../tree/pytree.js';
@@ -33,10 +34,15 @@ export interface StartedSave {
   /** Starts the creation if it was deferred (idempotent). */
   readonly startCreation: () => void;
   readonly creationStarted: () => boolean;
+  /** Cancellation and progress, when asked for. */
+  readonly transfer: Transfer | undefined;
 }
 
 /** Validates the destination and options now, and starts creating the temporary directory. */
-export function startSave(directory: string, opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined }): StartedSave {
+export function startSave(
+  directory: string,
+  opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined } & TransferOptions,
+): StartedSave {
   if (typeof directory !== 'string' || directory.length === 0) {
     throw new InvalidArgumentError(`A checkpoint path is a non-empty string, got ${String(directory)}`);
   }
@@ -52,6 +58,7 @@ export function startSave(directory: string, opts: { force?: boolean; customMeta
     throw new InvalidArgumentError(`Destination ${finalDir} already exists.`);
   }
   const inPlace = resolveAtomicityMode(finalDir, opts.atomicityOptions) === 'commit_file';
+  const transfer = Transfer.open(transferOf(opts));
   let begin: () => void = () => undefined;
   let started = false;
   const created = quiet(
@@ -72,6 +79,7 @@ export function startSave(directory: string, opts: { force?: boolean; customMeta
     created,
     startCreation: () => begin(),
     creationStarted: () => started,
+    transfer,
   };
 }
 
@@ -80,11 +88,19 @@ export async function captureWrites(handler: CheckpointHandler, save: StartedSav
   const directoryReady = save.created.then(() => undefined);
   try {
     const writes = isAsyncHandler(handler)
-      ? (await handler.asyncSave(save.tmpDir, args, { directoryReady, copyInputs, inPlace: save.inPlace })).map(quiet)
+      ? (
+          await handler.asyncSave(save.tmpDir, args, {
+            directoryReady,
+            copyInputs,
+            inPlace: save.inPlace,
+            ...(save.transfer ? { transfer: save.transfer.id } : {}),
+          })
+        ).map(quiet)
       : [quiet(directoryReady.then(() => handler.save(save.tmpDir, args)))];
     save.startCreation();
     return writes;
   } catch (error) {
+    save.transfer?.close();
     // Refused input: remove the directory it started so that nothing is left behind.
     if (save.creationStarted()) {
       await save.created.then(
@@ -106,8 +122,28 @@ function itemHandlersOf(handler: CheckpointHandler): { itemHandler?: string; ite
   return { itemHandler: handler.typestr() };
 }
 
-/** Waits for the writes, records the handlers, finalizes, stamps the commit time and commits. */
+/**
+ * Waits for the writes, records the handlers, finalizes, stamps the commit time and commits. A
+ * save cancelled through its signal commits nothing and removes its directory.
+ */
 export async function finishSave(save: StartedSave, handler: CheckpointHandler, writes: Array<Promise<void>>): Promise<void> {
+  try {
+    await commitSave(save, handler, writes);
+  } catch (error) {
+    if (save.transfer?.aborted) {
+      await save.created.then(
+        () => rm(save.tmpDir, { recursive: true, force: true }),
+        () => undefined,
+      );
+      throw save.transfer.error(error);
+    }
+    throw error;
+  } finally {
+    save.transfer?.close();
+  }
+}
+
+async function commitSave(save: StartedSave, handler: CheckpointHandler, writes: Array<Promise<void>>): Promise<void> {
   const initTimestampNsecs = await save.created;
   await Promise.all(writes);
   const metadata = { ...itemHandlersOf(handler), initTimestampNsecs, customMetadata: save.customMetadata };
@@ -115,5 +151,6 @@ export async function finishSave(save: StartedSave, handler: CheckpointHandler, 
   await handler.finalize(save.tmpDir);
   const commit = native.nowNanos();
   await callNative(() => native.writeStepMetadata(save.tmpDir, { ...metadata, commitTimestampNsecs: commit > initTimestampNsecs ? commit : initTimestampNsecs }));
+  if (save.transfer?.aborted) throw new AbortError('The save was aborted before its commit.');
   await callNative(() => native.commitDirectory(save.tmpDir, save.finalDir));
 }

@@ -7,13 +7,14 @@ import { PyTreeCheckpointHandler, type PyTreeCheckpointHandlerOptions } from '..
 import type { StepMetadata, TreeMetadata } from '../metadata/types.js';
 import type { PyTree } from '../tree/pytree.js';
 import { Checkpointer } from './checkpointer.js';
+import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 
 
 /** Storage options of the PyTree handler (Python `PyTreeCheckpointHandler(...)`). */
 export type PyTreeCheckpointerOptions = Omit<PyTreeCheckpointHandlerOptions, 'intScalars'>;
 
 /** Options of {@link PyTreeCheckpointer.save}. */
-export interface PyTreeSaveOptions {
+export interface PyTreeSaveOptions extends TransferOptions {
   /** A tree of `SaveArgs` (`{ dtype?, chunkByteSize?, shardAxes? }`) mirroring the item. */
   saveArgs?: unknown;
   /** Replace an existing checkpoint at `directory`. */
@@ -30,6 +31,7 @@ const saveSchema = z
     force: z.boolean().optional(),
     customMetadata: z.record(z.string(), z.unknown()).optional(),
     ocdbtTargetDataFileSize: z.number().int().nonnegative().optional(),
+    ...transferOptionsShape,
   })
   .strict();
 
@@ -64,6 +66,7 @@ export class PyTreeCheckpointer {
     await this.#checkpointer.save(directory, args, {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
+      ...transferOf(options),
     });
   }
 

@@ -8,9 +8,10 @@ import { StandardCheckpointHandler, type StandardCheckpointHandlerOptions } from
 import type { IntScalars } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { AsyncCheckpointer, type AsyncOptions } from './asyncCheckpointer.js';
+import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 
 /** Options of {@link StandardCheckpointer.save}. */
-export interface StandardSaveOptions {
+export interface StandardSaveOptions extends TransferOptions {
   /** A tree of `SaveArgs` (`{ dtype?, chunkByteSize?, shardAxes? }`) mirroring the state. */
   saveArgs?: unknown;
   /** Replace an existing checkpoint at `directory`. */
@@ -20,18 +21,25 @@ export interface StandardSaveOptions {
 }
 
 const saveSchema = z
-  .object({ saveArgs: z.unknown().optional(), force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    saveArgs: z.unknown().optional(),
+    force: z.boolean().optional(),
+    customMetadata: z.record(z.string(), z.unknown()).optional(),
+    ...transferOptionsShape,
+  })
   .strict();
 
 /** Options of {@link StandardCheckpointer.restore}. */
-export interface StandardRestoreOptions {
+export interface StandardRestoreOptions extends TransferOptions {
   /** See `StandardRestore`: `false` pads / truncates arrays to the target's shape. */
   strict?: boolean;
   /** Integer scalars as `bigint` (default) or `number`. */
   intScalars?: IntScalars;
 }
 
-const restoreSchema = z.object({ strict: z.boolean().optional(), intScalars: z.enum(['bigint', 'number']).optional() }).strict();
+const restoreSchema = z
+  .object({ strict: z.boolean().optional(), intScalars: z.enum(['bigint', 'number']).optional(), ...transferOptionsShape })
+  .strict();
 
 /** Options of the {@link StandardCheckpointer} constructor. */
 export interface StandardCheckpointerOptions extends Omit<StandardCheckpointHandlerOptions, 'intScalars'> {
@@ -72,6 +80,7 @@ export class StandardCheckpointer {
     await this.#checkpointer.save(directory, args, {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
+      ...transferOf(options),
     });
   }
 

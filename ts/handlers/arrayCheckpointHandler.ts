@@ -33,7 +33,7 @@ export class ArrayCheckpointHandler implements AsyncCheckpointHandler<ArraySave,
     return ArrayCheckpointHandler.typestr();
   }
 
-  #prepare(args: ArraySave, copyArrays: boolean): (directory: string) => Promise<void> {
+  #prepare(args: ArraySave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
     const save = expectArgs('ArrayCheckpointHandler', args, [ArraySave]);
     return prepareItemSave(
       { [this.checkpointName]: save.item },
@@ -55,7 +55,7 @@ export class ArrayCheckpointHandler implements AsyncCheckpointHandler<ArraySave,
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: ArraySave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory))];
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
   }
 
   /** The bare value: an NdArray, or a JS scalar for a stored scalar. */

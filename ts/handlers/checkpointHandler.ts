@@ -41,6 +41,8 @@ export interface AsyncSaveContext {
    * final names and committed by their `commit_success.txt` alone. Default false.
    */
   readonly inPlace?: boolean;
+  /** A native transfer handle whose cancellation and progress the writes honour. */
+  readonly transfer?: number;
 }
 
 /** A handler whose save has a blocking phase (capture inputs) and a background phase (write). */

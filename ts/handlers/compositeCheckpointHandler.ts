@@ -173,7 +173,12 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       }));
       pending.push({ name, handler, tmpDir, finalDir });
       if (isAsyncHandler(handler)) {
-        const itemContext = { directoryReady: itemReady, inPlace, ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}) };
+        const itemContext = {
+          directoryReady: itemReady,
+          inPlace,
+          ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}),
+          ...(context?.transfer !== undefined ? { transfer: context.transfer } : {}),
+        };
         futures.push(...(await handler.asyncSave(tmpDir, itemArgs, itemContext)).map(quiet));
       } else {
         futures.push(quiet(itemReady.then(() => handler.save(tmpDir, itemArgs))));

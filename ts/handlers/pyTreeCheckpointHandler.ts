@@ -68,7 +68,7 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
     return PyTreeCheckpointHandler.typestr();
   }
 
-  #prepare(args: PyTreeSave, copyArrays: boolean): (directory: string) => Promise<void> {
+  #prepare(args: PyTreeSave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
     const save = expectArgs('PyTreeCheckpointHandler', args, [PyTreeSave]);
     const o = this.#options;
     return prepareItemSave(save.item, {
@@ -93,7 +93,7 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: PyTreeSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory))];
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
   }
 
   async restore(directory: string, args?: PyTreeRestore): Promise<PyTree> {
@@ -106,6 +106,7 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
       partial: restore.partialRestore,
       ...(restore.intScalars ?? o.intScalars ? { intScalars: (restore.intScalars ?? o.intScalars) as IntScalars } : {}),
       ...(o.restoreConcurrentGb !== undefined ? { concurrentGb: o.restoreConcurrentGb } : {}),
+      transfer: restore.transfer,
     });
   }
 

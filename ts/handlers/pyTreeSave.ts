@@ -72,7 +72,7 @@ function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
  * Validates and flattens `tree` now (throwing synchronously on bad input, copying the arrays if
  * asked) and returns the write, which writes the item into an existing directory when called.
  */
-export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (directory: string) => Promise<void> {
+export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (directory: string, transfer?: number) => Promise<void> {
   const leaves = flattenForSave(tree);
   const arrays: SaveArray[] = [];
   const strings: SaveString[] = [];
@@ -118,5 +118,6 @@ export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (director
     ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
     ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
   };
-  return (directory: string) => callNative(() => native.saveItemPlan(directory, plan));
+  return (directory: string, transfer?: number) =>
+    callNative(() => native.saveItemPlan(directory, transfer === undefined ? plan : { ...plan, transfer }));
 }

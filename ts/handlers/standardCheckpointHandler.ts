@@ -50,7 +50,7 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
     return StandardCheckpointHandler.typestr();
   }
 
-  #prepare(args: StandardSave, copyArrays: boolean): (directory: string) => Promise<void> {
+  #prepare(args: StandardSave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
     const save = expectArgs('StandardCheckpointHandler', args, [StandardSave]);
     const o = this.#options;
     return prepareItemSave(save.item, {
@@ -72,7 +72,7 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: StandardSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory))];
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
   }
 
   /**
@@ -91,6 +91,7 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
       strict: restore.strict,
       ...(intScalars ? { intScalars } : {}),
       ...(o.restoreConcurrentGb !== undefined ? { concurrentGb: o.restoreConcurrentGb } : {}),
+      transfer: restore.transfer,
     });
   }
 

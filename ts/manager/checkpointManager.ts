@@ -41,6 +41,7 @@ import { buildStepPath, type NameFormat, standardNameFormat } from '../path/name
 import { cleanupTmpDirectories } from '../path/tmpPaths.js';
 import { isPlainObject } from '../tree/pytree.js';
 import { fromTaggedJson, toTaggedJson } from '../tree/pyValue.js';
+import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 import { parseOptions } from '../validation.js';
 
 /** The single item's name (Orbax's `DEFAULT_ITEM_NAME`). */
@@ -74,7 +75,7 @@ const initSchema = z
   .strict();
 
 /** Options of {@link CheckpointManager.save}. */
-export interface ManagerSaveOptions {
+export interface ManagerSaveOptions extends TransferOptions {
   /** JSON metrics of this step (kept in the `metrics` item when `bestFn` is set). */
   metrics?: Record<string, unknown>;
   /** Save even if the save policy says no (never overwrites a known step). */
@@ -88,6 +89,7 @@ const saveSchema = z
     metrics: z.record(z.string(), z.unknown()).optional(),
     force: z.boolean().optional(),
     customMetadata: z.record(z.string(), z.unknown()).optional(),
+    ...transferOptionsShape,
   })
   .strict();
 
@@ -320,7 +322,11 @@ export class CheckpointManager {
     const stepDir = this.#stepDir(step);
     if (existsSync(stepDir)) warn(`${stepDir} exists on disk but is not a step this manager knows; it is replaced, as Orbax does.`);
     const latest = this.latestStep();
-    await this.#checkpointer.save(stepDir, new Composite(items), { force: true, ...(options.customMetadata ? { customMetadata: options.customMetadata } : {}) });
+    await this.#checkpointer.save(stepDir, new Composite(items), {
+      force: true,
+      ...(options.customMetadata ? { customMetadata: options.customMetadata } : {}),
+      ...transferOf(options),
+    });
     this.#mode = mode;
     if (latest !== null && step < latest) {
       warn(`step ${step} was saved after step ${latest}: allSteps() keeps save order (latestStep() is now ${step}) until reload(), as in Orbax.`);

@@ -11,6 +11,7 @@ import { native } from '../native.js';
 import type { CheckpointItem, LeafEntry } from '../../native/index.cjs';
 import { type AnyTypedArray, type DType, isDType, itemSize, typedArrayFromBytes } from '../tree/dtypes.js';
 import { array, type NdArray, sizeOf } from '../tree/ndarray.js';
+import { type TransferOptions, transferOf, transferOptionsShape, withTransfer } from '../transfer.js';
 import type { PathKey } from '../tree/pytree.js';
 
 /** One leaf or empty node of an item, as `_METADATA` records it. */
@@ -29,7 +30,7 @@ export interface LeafInfo {
 export type SliceSpec = ReadonlyArray<readonly [number, number] | null>;
 
 /** Options of a read. */
-export interface ReadArrayOptions {
+export interface ReadArrayOptions extends TransferOptions {
   /** Only this hyper-rectangle (missing trailing dimensions are whole). */
   slice?: SliceSpec;
   /** Cast to this dtype (numpy `astype` semantics). */
@@ -44,6 +45,7 @@ const readOptionsSchema = z
     slice: sliceSchema.optional(),
     dtype: z.string().refine(isDType, { message: 'unknown dtype' }).optional(),
     concurrentGb: z.number().positive().optional(),
+    ...transferOptionsShape,
   })
   .strict();
 
@@ -186,20 +188,25 @@ export class CheckpointReader {
 
   /** Reads one array leaf (or a slice of it), reading only the chunks it touches. */
   async readArray(path: readonly PathKey[] | string, opts?: ReadArrayOptions): Promise<NdArray> {
-    const [result] = await this.readArrays([{ path, ...(opts ?? {}) }], opts?.concurrentGb === undefined ? {} : { concurrentGb: opts.concurrentGb });
+    const [result] = await this.readArrays(
+      [{ path, ...(opts?.slice ? { slice: opts.slice } : {}), ...(opts?.dtype ? { dtype: opts.dtype } : {}) }],
+      { ...(opts?.concurrentGb === undefined ? {} : { concurrentGb: opts.concurrentGb }), ...transferOf(opts) },
+    );
     return result as NdArray;
   }
 
   /** Reads several array leaves in one native call (in parallel, memory bounded by `concurrentGb`). */
   async readArrays(
-    requests: ReadonlyArray<{ path: readonly PathKey[] | string } & Omit<ReadArrayOptions, 'concurrentGb'>>,
-    opts: { concurrentGb?: number } = {},
+    requests: ReadonlyArray<{ path: readonly PathKey[] | string; slice?: SliceSpec; dtype?: DType }>,
+    opts: { concurrentGb?: number } & TransferOptions = {},
   ): Promise<NdArray[]> {
     const prepared = requests.map((r) => this.#request(this.leaf(r.path), parseReadOptions({ ...(r.slice ? { slice: r.slice } : {}), ...(r.dtype ? { dtype: r.dtype } : {}) })));
-    const buffers = await callNative(() =>
-      this.#item.read(
-        prepared.map(({ param, region, dtype }) => ({ param, region, dtype })),
-        opts.concurrentGb === undefined ? undefined : { concurrentBytes: opts.concurrentGb * 2 ** 30 },
+    const buffers = await withTransfer(transferOf(opts), (transfer) =>
+      callNative(() =>
+        this.#item.read(
+          prepared.map(({ param, region, dtype }) => ({ param, region, dtype })),
+          { ...(opts.concurrentGb === undefined ? {} : { concurrentBytes: opts.concurrentGb * 2 ** 30 }), ...(transfer !== undefined ? { transfer } : {}) },
+        ),
       ),
     );
     return prepared.map((p, i) => array(typedArrayFromBytes(p.dtype_, buffers[i] as Uint8Array), p.shape, p.dtype_));
@@ -217,11 +224,13 @@ export class CheckpointReader {
     if (!ArrayBuffer.isView(target) || target.byteLength !== expected) {
       throw new InvalidArgumentError(`${p.param}: the target must be a typed array of ${expected} bytes (${p.dtype_} ${JSON.stringify(p.shape)}), got ${target?.byteLength} bytes`);
     }
-    await callNative(() =>
-      this.#item.readInto(
-        { param: p.param, region: p.region, dtype: p.dtype },
-        Buffer.from(target.buffer, target.byteOffset, target.byteLength),
-        parsed.concurrentGb === undefined ? undefined : { concurrentBytes: parsed.concurrentGb * 2 ** 30 },
+    await withTransfer(transferOf(parsed), (transfer) =>
+      callNative(() =>
+        this.#item.readInto(
+          { param: p.param, region: p.region, dtype: p.dtype },
+          Buffer.from(target.buffer, target.byteOffset, target.byteLength),
+          { ...(parsed.concurrentGb === undefined ? {} : { concurrentBytes: parsed.concurrentGb * 2 ** 30 }), ...(transfer !== undefined ? { transfer } : {}) },
+        ),
       ),
     );
     return array(target as never, p.shape, p.dtype_);

@@ -7,6 +7,7 @@ import { isPlainObject, type PathKey, pathRepr, PLACEHOLDER, type PyTree } from 
 import type { CheckpointReader, LeafInfo, SliceSpec } from './checkpointReader.js';
 import { ArrayRestoreArgs, RestoreArgs } from './restoreArgs.js';
 import { padArray } from '../tree/resize.js';
+import { type TransferOptions, transferOf } from '../transfer.js';
 
 /** How restored integer scalars are returned. */
 export type IntScalars = 'bigint' | 'number';
@@ -23,6 +24,8 @@ export interface RestoreTreeOptions {
   intScalars?: IntScalars;
   /** GiB decoded at once. */
   concurrentGb?: number;
+  /** Cancellation and progress of the reads. */
+  transfer?: TransferOptions;
   /** A tree of `RestoreArgs` / `ArrayRestoreArgs`; one at an inner node applies to its whole subtree. */
   restoreArgs?: unknown;
   /**
@@ -174,7 +177,7 @@ async function readPlans(reader: CheckpointReader, plans: Plan[], opts: RestoreT
   });
   const arrays = await reader.readArrays(
     reads.map((r) => ({ path: r.path, ...(r.dtype ? { dtype: r.dtype } : {}), ...(r.slice ? { slice: r.slice } : {}) })),
-    opts.concurrentGb === undefined ? {} : { concurrentGb: opts.concurrentGb },
+    { ...(opts.concurrentGb === undefined ? {} : { concurrentGb: opts.concurrentGb }), ...transferOf(opts.transfer) },
   );
   reads.forEach((r, i) => {
     const plan = plans[r.index] as Plan;

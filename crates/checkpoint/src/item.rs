@@ -54,6 +54,8 @@ pub struct RestoreOptions {
     pub concurrent_bytes: u64,
     /// Checked between chunks; set it to stop a restore early.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Counts the chunk bytes planned and decoded.
+    pub progress: Option<Arc<orbax_zarr::Progress>>,
 }
 
 impl Default for RestoreOptions {
@@ -61,6 +63,7 @@ impl Default for RestoreOptions {
         RestoreOptions {
             concurrent_bytes: 1 << 30,
             cancel: None,
+            progress: None,
         }
     }
 }
@@ -342,6 +345,7 @@ impl ItemReader {
                 ),
             max_bytes_in_flight: usize::try_from(options.concurrent_bytes).unwrap_or(usize::MAX),
             cancel: options.cancel.clone(),
+            progress: options.progress.clone(),
             ..Default::default()
         }
     }

@@ -19,6 +19,7 @@ pub mod tree_metadata;
 pub use error::{Error, Result};
 pub use item::{ItemReader, LeafInfo, ReadRequest, RestoreOptions};
 pub use orbax_zarr::DType;
+pub use orbax_zarr::Progress;
 pub use orbax_zarr::ZarrFormat;
 pub use step_metadata::{ItemHandlers, StepMetadataFile};
 pub use tree_metadata::{KeyEntry, KeyType, TreeEntry, TreeMetadata};

@@ -66,6 +66,8 @@ pub struct SaveOptions {
     pub concurrent_bytes: u64,
     /// Checked between chunks; set it to abandon the save.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Counts the array bytes planned and written (chunks in host representation).
+    pub progress: Option<Arc<orbax_zarr::Progress>>,
 }
 
 impl Default for SaveOptions {
@@ -77,6 +79,7 @@ impl Default for SaveOptions {
             ocdbt_target_data_file_size: None,
             concurrent_bytes: 96 << 30,
             cancel: None,
+            progress: None,
         }
     }
 }
@@ -272,6 +275,14 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
             0
         }
     };
+    if let Some(progress) = &opts.progress {
+        progress.add_total(
+            tasks
+                .iter()
+                .map(|(i, _)| metas[*i].chunk_host_bytes() as u64)
+                .sum(),
+        );
+    }
     let budget = ByteBudget::new(opts.concurrent_bytes);
     tasks
         .par_iter()
@@ -288,7 +299,11 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
             let _held = budget.acquire(2 * meta.chunk_host_bytes() as u64);
             encoder.set_workers(zstd_workers(meta.chunk_host_bytes()));
             let encoded = encoder.encode_array_chunk(meta, array.data, indices)?;
-            sink.put(&orbax_zarr::chunk_key(&array.param, meta, indices), encoded)
+            sink.put(&orbax_zarr::chunk_key(&array.param, meta, indices), encoded)?;
+            if let Some(progress) = &opts.progress {
+                progress.add_done(meta.chunk_host_bytes() as u64);
+            }
+            Ok(())
         })
 }
 

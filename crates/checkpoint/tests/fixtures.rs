@@ -152,7 +152,7 @@ fn a_small_concurrency_budget_still_reads_everything() {
             &requests,
             &RestoreOptions {
                 concurrent_bytes: 1024,
-                cancel: None,
+                ..RestoreOptions::default()
             },
         )
         .unwrap();

@@ -26,6 +26,7 @@ pub mod grid;
 mod json;
 pub mod metadata;
 mod minifloat;
+mod progress;
 pub mod read;
 
 pub use cast::cast;
@@ -39,6 +40,7 @@ pub use metadata::{
     ArrayMetadata, ChunkCodecs, ChunkKeyEncoding, Compression, FillValue, IndexLocation, Sharding,
     ZarrFormat, ZstdConfig,
 };
+pub use progress::Progress;
 pub use read::{
     read_array, read_metadata, read_region, read_regions, MissingChunkPolicy, ReadOptions,
     RegionRead,

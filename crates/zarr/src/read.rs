@@ -61,6 +61,8 @@ pub struct ReadOptions {
     pub concurrency: usize,
     /// Checked before each chunk; when set, the read stops with [`Error::Cancelled`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Counts the chunk bytes planned and decoded.
+    pub progress: Option<Arc<crate::Progress>>,
 }
 
 impl Default for ReadOptions {
@@ -70,6 +72,7 @@ impl Default for ReadOptions {
             max_bytes_in_flight: 256 << 20,
             concurrency: 0,
             cancel: None,
+            progress: None,
         }
     }
 }
@@ -236,6 +239,13 @@ pub fn read_regions(
             plan,
             bands,
         });
+    }
+    if let Some(progress) = &opts.progress {
+        progress.add_total(
+            jobs.iter()
+                .map(|(a, t, _)| plans[*a].tasks[*t].weight as u64)
+                .sum(),
+        );
     }
     let workers = match opts.concurrency {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -623,6 +633,9 @@ fn worker<'o>(
             shared.budget.acquire(task.weight);
             let r = run_task(ctx, task, target, &mut decoder);
             shared.budget.release(task.weight);
+            if let (Ok(()), Some(progress)) = (&r, &shared.opts.progress) {
+                progress.add_done(task.weight as u64);
+            }
             r
         };
         if let Err(e) = result {
