@@ -91,3 +91,19 @@ test('a manager save aborted in the background is forgotten and surfaces as Abor
   t.deepEqual(await readdir(root), []);
   await manager.close();
 });
+
+test('an async save may lend its arrays instead of copying them', async (t) => {
+  const root = await tempDir(t);
+  const tree = bigTree(8);
+  const checkpointer = new ocp.StandardCheckpointer();
+  await checkpointer.save(join(root, 'lent'), tree, { saveArgs, lendArrays: true });
+  await checkpointer.waitUntilFinished(); // the arrays are the caller's again only now
+  tree.w.data.fill(-1);
+  const back = (await checkpointer.restore(join(root, 'lent'))) as { w: ocp.NdArray<'float32'> };
+  t.is(back.w.data[1234], 234);
+  const manager = await ocp.CheckpointManager.open(join(root, 'run'));
+  t.true(await manager.save(0, new ocp.args.StandardSave(bigTree(1)), { lendArrays: true }));
+  await manager.close();
+  t.deepEqual(manager.allSteps(), [0]);
+  await t.throwsAsync(checkpointer.save(join(root, 'x'), tree, { lendArrays: 'yes' as never }), { instanceOf: ocp.InvalidArgumentError });
+});

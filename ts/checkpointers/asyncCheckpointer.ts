@@ -90,7 +90,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     expectCheckpointArgs(args, 'AsyncCheckpointer.save');
     await this.#saves.waitUntilFinished();
     const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity });
-    const writes = await captureWrites(this.handler, save, args, true);
+    const writes = await captureWrites(this.handler, save, args, !(options.lendArrays ?? false));
     await this.#saves.start(async () => {
       await withTimeout(finishSave(save, this.handler, writes), this.#timeoutSecs, `The save of ${save.finalDir}`);
       await this.#afterCommit?.();

@@ -17,6 +17,12 @@ import { captureWrites, finishSave, startSave } from './commitProtocol.js';
 
 /** Options of a checkpointer's `save`. */
 export interface CheckpointerSaveOptions extends TransferOptions {
+  /**
+   * Async saves only: lend the arrays to the background write instead of copying them, so
+   * that `save()` returns at once and uses no extra memory. The caller must then not modify
+   * them until `waitUntilFinished()` resolves. Default false (copied, as Orbax does).
+   */
+  lendArrays?: boolean;
   /** Replace an existing checkpoint at the destination. */
   force?: boolean;
   /** `custom_metadata` of `_CHECKPOINT_METADATA` (a plain object). */
@@ -36,7 +42,12 @@ export function isCommitFile(directory: string, atomicity: AtomicityOptions | un
 }
 
 export const saveOptionsSchema = z
-  .object({ force: z.boolean().optional(), customMetadata: z.record(z.string(), z.unknown()).optional(), ...transferOptionsShape })
+  .object({
+    force: z.boolean().optional(),
+    customMetadata: z.record(z.string(), z.unknown()).optional(),
+    lendArrays: z.boolean().optional(),
+    ...transferOptionsShape,
+  })
   .strict();
 
 type SaveArgsOf<H> = H extends CheckpointHandler<infer S, CheckpointArgs, unknown, unknown> ? S : CheckpointArgs;

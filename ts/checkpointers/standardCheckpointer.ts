@@ -18,6 +18,8 @@ export interface StandardSaveOptions extends TransferOptions {
   force?: boolean;
   /** `custom_metadata` of `_CHECKPOINT_METADATA` (JSON object). */
   customMetadata?: Record<string, unknown>;
+  /** Lend the arrays instead of copying them: do not modify them until `waitUntilFinished()`. */
+  lendArrays?: boolean;
 }
 
 const saveSchema = z
@@ -25,6 +27,7 @@ const saveSchema = z
     saveArgs: z.unknown().optional(),
     force: z.boolean().optional(),
     customMetadata: z.record(z.string(), z.unknown()).optional(),
+    lendArrays: z.boolean().optional(),
     ...transferOptionsShape,
   })
   .strict();
@@ -80,6 +83,7 @@ export class StandardCheckpointer {
     await this.#checkpointer.save(directory, args, {
       ...(options.force !== undefined ? { force: options.force } : {}),
       ...(options.customMetadata !== undefined ? { customMetadata: options.customMetadata } : {}),
+      ...(options.lendArrays !== undefined ? { lendArrays: options.lendArrays } : {}),
       ...transferOf(options),
     });
   }

@@ -82,6 +82,8 @@ export interface ManagerSaveOptions extends TransferOptions {
   force?: boolean;
   /** `custom_metadata` of the step's `_CHECKPOINT_METADATA`. */
   customMetadata?: Record<string, unknown>;
+  /** Lend the arrays to the background write instead of copying them (see `AsyncCheckpointer`). */
+  lendArrays?: boolean;
 }
 
 const saveSchema = z
@@ -89,6 +91,7 @@ const saveSchema = z
     metrics: z.record(z.string(), z.unknown()).optional(),
     force: z.boolean().optional(),
     customMetadata: z.record(z.string(), z.unknown()).optional(),
+    lendArrays: z.boolean().optional(),
     ...transferOptionsShape,
   })
   .strict();
@@ -325,6 +328,7 @@ export class CheckpointManager {
     await this.#checkpointer.save(stepDir, new Composite(items), {
       force: true,
       ...(options.customMetadata ? { customMetadata: options.customMetadata } : {}),
+      ...(options.lendArrays ? { lendArrays: true } : {}),
       ...transferOf(options),
     });
     this.#mode = mode;
