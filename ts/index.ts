@@ -37,7 +37,7 @@ export type {
   TreeMetadata,
   ValueMetadata,
 } from './metadata/types.js';
-export { CheckpointReader, type LeafInfo, type ReadArrayOptions, type SliceSpec } from './restore/checkpointReader.js';
+export { CheckpointReader, type LeafInfo, type OpenCheckpointOptions, type ReadArrayOptions, type SliceSpec } from './restore/checkpointReader.js';
 export { PyTreeCheckpointer, type PyTreeCheckpointerOptions, type PyTreeSaveOptions } from './checkpointers/pyTreeCheckpointer.js';
 export { Checkpointer, type CheckpointerSaveOptions } from './checkpointers/checkpointer.js';
 export { AsyncCheckpointer, type AsyncOptions } from './checkpointers/asyncCheckpointer.js';
@@ -89,11 +89,18 @@ export {
   type StandardSaveOptions,
 } from './checkpointers/standardCheckpointer.js';
 
-/** Opens an item directory for lazy browsing: leaf metadata first, array data on demand. */
-export async function openCheckpoint(directory: string): Promise<import('./restore/checkpointReader.js').CheckpointReader> {
-  const { CheckpointReader } = await import('./restore/checkpointReader.js');
+/**
+ * Opens an item for lazy browsing — a local directory, or an object-store URL (`s3://bucket/prefix`,
+ * `gs://…`, `az://…`) committed by its `commit_success.txt` — leaf metadata first, array data on demand.
+ */
+export async function openCheckpoint(
+  location: string,
+  opts: import('./restore/checkpointReader.js').OpenCheckpointOptions = {},
+): Promise<import('./restore/checkpointReader.js').CheckpointReader> {
+  const { CheckpointReader, isUrl } = await import('./restore/checkpointReader.js');
+  if (typeof location === 'string' && isUrl(location)) return CheckpointReader.open(location, opts);
   const { finalizedCheckpointPath } = await import('./checkpointers/checkpointPath.js');
-  return CheckpointReader.open(await finalizedCheckpointPath(directory));
+  return CheckpointReader.open(await finalizedCheckpointPath(location), opts);
 }
 
 /** Version of the native core that was loaded. */

@@ -1,5 +1,6 @@
 //! An opened checkpoint item: its leaves' metadata, and reads of whole arrays or slices.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,13 +83,70 @@ pub struct CheckpointItem {
     inner: Arc<ItemReader>,
 }
 
-/// Opens an item directory: reads its sidecar files and every array's zarr metadata, no chunk data.
+/// Whether `location` is a URL (`s3://…`, `gs://…`, `memory://…`) rather than a local path.
+fn is_url(location: &str) -> bool {
+    location.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    })
+}
+
+/// Opens an item in an object store. A checkpoint there is committed by its
+/// `commit_success.txt` (stores without an atomic rename), so an item without one is refused.
+fn open_remote(url: &str, config: Option<HashMap<String, String>>) -> Result<ItemReader> {
+    let options = orbax_objstore::StoreOptions {
+        config: config.unwrap_or_default().into_iter().collect(),
+        ..orbax_objstore::StoreOptions::default()
+    };
+    let store = orbax_objstore::open_url(url, &options).map_err(|e| coded(e.code(), &e))?;
+    let root: Arc<dyn orbax_kvstore::ReadableStore> = store.clone();
+    let committed = root
+        .read(b"commit_success.txt", Some(0..0))
+        .map_err(|e| store_error(&e))?
+        .is_some();
+    if !committed {
+        let has_metadata = root
+            .read(b"_METADATA", Some(0..0))
+            .map_err(|e| store_error(&e))?
+            .is_some();
+        return Err(if has_metadata {
+            coded(
+                "ERR_NOT_A_CHECKPOINT",
+                format!("Found incomplete checkpoint at {url}."),
+            )
+        } else {
+            coded("ERR_NOT_FOUND", format!("Checkpoint at {url} not found."))
+        });
+    }
+    ItemReader::open_store(root, url).map_err(to_js)
+}
+
+fn store_error(e: &orbax_kvstore::Error) -> napi::Error {
+    match orbax_objstore::Error::from_kvstore(e) {
+        Some(typed) => coded(typed.code(), typed),
+        None => coded("ERR_IO", e),
+    }
+}
+
+/// Opens an item: a local directory, or a URL of an object store (`s3://bucket/prefix`, `gs://`,
+/// `az://`, `memory://`) with optional store configuration (credentials, endpoint...). Reads its
+/// sidecar files and every array's zarr metadata, no chunk data.
 #[napi]
-pub async fn open_item(dir: String) -> Result<CheckpointItem> {
-    let reader = napi::tokio::task::spawn_blocking(move || ItemReader::open(&PathBuf::from(dir)))
-        .await
-        .map_err(join_error)?
-        .map_err(to_js)?;
+pub async fn open_item(
+    dir: String,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<CheckpointItem> {
+    let reader = napi::tokio::task::spawn_blocking(move || {
+        if is_url(&dir) {
+            open_remote(&dir, storage_options)
+        } else {
+            ItemReader::open(&PathBuf::from(dir)).map_err(to_js)
+        }
+    })
+    .await
+    .map_err(join_error)??;
     Ok(CheckpointItem {
         inner: Arc::new(reader),
     })

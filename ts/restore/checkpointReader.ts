@@ -49,6 +49,28 @@ const readOptionsSchema = z
   })
   .strict();
 
+/** Options of opening an item. */
+export interface OpenCheckpointOptions {
+  /**
+   * Configuration of an object store (`s3://`, `gs://`, `az://` locations), as object_store
+   * names it: `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, `aws_endpoint`,
+   * `aws_allow_http`, `google_service_account`, `azure_storage_account_name`... It overrides the
+   * environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+   */
+  storageOptions?: Record<string, string>;
+}
+
+function parseOpenOptions(opts: OpenCheckpointOptions): OpenCheckpointOptions {
+  const result = z.object({ storageOptions: z.record(z.string(), z.string()).optional() }).strict().safeParse(opts ?? {});
+  if (!result.success) throw new InvalidArgumentError(`Invalid open options: ${z.prettifyError(result.error)}`);
+  return result.data;
+}
+
+/** Whether `location` is a URL of an object store rather than a local path. */
+export function isUrl(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location);
+}
+
 function parseReadOptions(opts: ReadArrayOptions | undefined): ReadArrayOptions {
   const result = readOptionsSchema.safeParse(opts ?? {});
   if (!result.success) {
@@ -134,8 +156,9 @@ export class CheckpointReader {
   }
 
   /** Opens an item directory; reads its metadata files but no array data. */
-  static async open(directory: string): Promise<CheckpointReader> {
-    const item = await callNative(() => native.openItem(directory));
+  static async open(directory: string, opts: OpenCheckpointOptions = {}): Promise<CheckpointReader> {
+    const { storageOptions } = parseOpenOptions(opts);
+    const item = await callNative(() => native.openItem(directory, storageOptions));
     return new CheckpointReader(item);
   }
 

@@ -13,7 +13,8 @@ use orbax_ocdbt::Database;
 use orbax_zarr::{ArrayMetadata, DType, ZarrFormat};
 use rayon::prelude::*;
 
-use crate::sharding::read_shardings;
+use crate::tree_metadata::METADATA_FILE;
+
 use crate::strings::StringLeaves;
 use crate::tree_metadata::{TreeEntry, TreeMetadata};
 use crate::{Error, Result};
@@ -87,31 +88,61 @@ impl ItemReader {
                 message: format!("Checkpoint at {} not found.", dir.display()),
             });
         }
-        let tree = TreeMetadata::read(dir)?;
-        let has_manifest = dir.join(OCDBT_MANIFEST).is_file();
+        Self::open_store(
+            Arc::new(FileStore::immutable(dir)),
+            &dir.display().to_string(),
+        )
+    }
+
+    /// Opens the item whose files are the keys of `root` (a local directory, an object-store
+    /// prefix, ...); `location` names it in messages (a path or a URL).
+    pub fn open_store(root: Arc<dyn ReadableStore>, location: &str) -> Result<Self> {
+        let dir = PathBuf::from(location);
+        let file = |name: &str| dir.join(name);
+        let tree_bytes =
+            root.read(METADATA_FILE.as_bytes(), None)?
+                .ok_or_else(|| Error::NotFound {
+                    message: format!(
+                        "Metadata file (named {METADATA_FILE}) does not exist at {location}."
+                    ),
+                })?;
+        let tree = TreeMetadata::parse(&tree_bytes)
+            .map_err(|reason| Error::metadata(&file(METADATA_FILE), reason))?;
+        let has_manifest = root.read(OCDBT_MANIFEST.as_bytes(), Some(0..0))?.is_some();
         let use_ocdbt = tree.use_ocdbt.unwrap_or(has_manifest);
         let has_arrays = tree.entries.iter().any(TreeEntry::is_array);
         let store: Arc<dyn ReadableStore> = if !has_arrays {
-            Arc::new(MemoryStore::new(dir.display().to_string()))
+            Arc::new(MemoryStore::new(location.to_string()))
         } else if use_ocdbt {
             if !has_manifest {
                 return Err(Error::NotACheckpoint {
-                    path: dir.display().to_string(),
+                    path: location.to_string(),
                     reason: format!(
                         "_METADATA says use_ocdbt but there is no merged {OCDBT_MANIFEST} (an unfinished save?)"
                     ),
                 });
             }
-            Arc::new(Database::open(Arc::new(FileStore::immutable(dir)))?)
+            Arc::new(Database::open(root.clone())?)
         } else {
-            Arc::new(FileStore::immutable(dir))
+            root.clone()
         };
         let strings = if tree.entries.iter().any(TreeEntry::is_string) {
-            StringLeaves::read(dir)?
+            match root.read(crate::strings::STRINGS_FILE.as_bytes(), None)? {
+                Some(bytes) => Some(StringLeaves::parse(
+                    &bytes,
+                    &file(crate::strings::STRINGS_FILE),
+                )?),
+                None => None,
+            }
         } else {
             None
         };
-        let mut shardings = read_shardings(dir)?;
+        let mut shardings = match root.read(crate::sharding::SHARDING_FILE.as_bytes(), None)? {
+            Some(bytes) => {
+                crate::sharding::parse_shardings(&bytes, &file(crate::sharding::SHARDING_FILE))?
+            }
+            None => HashMap::new(),
+        };
         let format = if tree.use_zarr3 {
             ZarrFormat::V3
         } else {

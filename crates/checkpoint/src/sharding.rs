@@ -21,11 +21,16 @@ pub fn read_shardings(item_dir: &Path) -> Result<HashMap<String, String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let root: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::metadata(&path, format!("not JSON: {e}")))?;
+    parse_shardings(&bytes, &path)
+}
+
+/// Parses the bytes of a `_sharding` file (`path` names it in errors).
+pub fn parse_shardings(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>> {
+    let root: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::metadata(path, format!("not JSON: {e}")))?;
     let map = root
         .as_object()
-        .ok_or_else(|| Error::metadata(&path, "top level is not a JSON object"))?;
+        .ok_or_else(|| Error::metadata(path, "top level is not a JSON object"))?;
     let mut out = HashMap::with_capacity(map.len());
     for (key, value) in map {
         let name = base64::engine::general_purpose::URL_SAFE
@@ -33,7 +38,7 @@ pub fn read_shardings(item_dir: &Path) -> Result<HashMap<String, String>> {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
-                Error::metadata(&path, format!("key {key:?} is not base64 of a param name"))
+                Error::metadata(path, format!("key {key:?} is not base64 of a param name"))
             })?;
         let doc = match value {
             Value::String(s) => s.clone(),

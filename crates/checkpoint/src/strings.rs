@@ -25,12 +25,17 @@ impl StringLeaves {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let root: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::metadata(&path, format!("not JSON: {e}")))?;
+        Self::parse(&bytes, &path).map(Some)
+    }
+
+    /// Parses the bytes of a `_strings.json` file (`path` names it in errors).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let root: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::metadata(path, format!("not JSON: {e}")))?;
         if !root.is_object() {
-            return Err(Error::metadata(&path, "top level is not a JSON object"));
+            return Err(Error::metadata(path, "top level is not a JSON object"));
         }
-        Ok(Some(StringLeaves { root }))
+        Ok(StringLeaves { root })
     }
 
     /// The string stored for `param`, following the JSON pointer `/<param>`.

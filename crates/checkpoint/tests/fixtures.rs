@@ -219,3 +219,66 @@ fn regions_and_casts_are_validated() {
     let f64_at = |i: usize| f64::from_le_bytes(part[i * 8..i * 8 + 8].try_into().unwrap());
     assert_eq!([f64_at(0), f64_at(1)], [f32_at(8), f32_at(9)]);
 }
+
+fn copy_into(store: &mut orbax_kvstore::MemoryStore, root: &Path, dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            copy_into(store, root, &path);
+        } else {
+            let key = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            store.insert(key.into_bytes(), std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+#[test]
+fn items_open_from_any_store_not_only_local_directories() {
+    // The same item through a MemoryStore (what an object store looks like to the reader): the
+    // same leaves and the same bytes as through the local directory.
+    for case in [
+        "standard_basic",
+        "zarr3",
+        "no_ocdbt",
+        "pytree_strings",
+        "ocdbt_multifile",
+    ] {
+        let dir = fixtures_dir().join(case);
+        let mut memory = orbax_kvstore::MemoryStore::new(format!("memory://{case}"));
+        copy_into(&mut memory, &dir, &dir);
+        let local = ItemReader::open(&dir).unwrap();
+        let remote =
+            ItemReader::open_store(std::sync::Arc::new(memory), &format!("memory://{case}"))
+                .unwrap();
+        assert_eq!(local.leaves().len(), remote.leaves().len(), "{case}");
+        let requests: Vec<ReadRequest> = local
+            .leaves()
+            .iter()
+            .filter(|l| l.array.is_some())
+            .map(|l| ReadRequest {
+                param: l.param.clone(),
+                region: None,
+                dtype: None,
+            })
+            .collect();
+        let options = RestoreOptions::default();
+        assert_eq!(
+            local.read_many(&requests, &options).unwrap(),
+            remote.read_many(&requests, &options).unwrap(),
+            "{case}"
+        );
+        for (a, b) in local.leaves().iter().zip(remote.leaves()) {
+            assert_eq!(a.string_value, b.string_value, "{case} {}", a.param);
+        }
+    }
+    let empty = orbax_kvstore::MemoryStore::new("memory://empty");
+    let err = ItemReader::open_store(std::sync::Arc::new(empty), "memory://empty").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Metadata file (named _METADATA) does not exist at memory://empty."
+    );
+}
