@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use napi::bindgen_prelude::BigInt;
 use napi::Result;
 use napi_derive::napi;
-use orbax_checkpoint::commit::{
-    rename_into_place, sync_dir, tmp_path, write_commit_marker, write_file_durable,
-};
+use orbax_checkpoint::commit::{self, write_file_durable};
 use orbax_checkpoint::step_metadata::{render_step_metadata, CHECKPOINT_METADATA_FILE};
 use orbax_checkpoint::ItemHandlers;
 
@@ -62,24 +60,12 @@ fn bigint_to_i64(value: &BigInt, what: &str) -> Result<i64> {
 /// Wall-clock nanoseconds since the Unix epoch (Python's `time.time_ns()`).
 #[napi]
 pub fn now_nanos() -> BigInt {
-    BigInt::from(now())
+    BigInt::from(commit::now_nanos())
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
-/// Prepares the directory a save writes into. Atomic-rename mode (`in_place` false):
-/// `<final>.orbax-checkpoint-tmp`, created with its parents (a leftover one is replaced); an
-/// existing `final_dir` is an error unless `force`, and even then it stays until the new
-/// checkpoint is complete (`commit_directory` replaces it), so a failed save loses nothing.
-/// Commit-file mode (`in_place` true, for stores without an atomic rename): the final directory
-/// itself, which a forced save must empty first; it counts as committed once
-/// `commit_success.txt` is written. With `write_step_metadata` (the top of a save) the initial
-/// `_CHECKPOINT_METADATA` is written.
+/// Prepares the directory a save writes into (`commit::create_save_dir`: the temporary
+/// directory, or the final one in commit-file mode) and, with `write_step_metadata` (the top of
+/// a save), writes the initial `_CHECKPOINT_METADATA` into it.
 #[napi]
 pub async fn create_tmp_directory(
     final_dir: String,
@@ -88,31 +74,9 @@ pub async fn create_tmp_directory(
     in_place: Option<bool>,
 ) -> Result<TmpDirectory> {
     let final_dir = absolute(&final_dir)?;
-    let in_place = in_place.unwrap_or(false);
     napi::tokio::task::spawn_blocking(move || {
-        let io = |path: &std::path::Path, e| orbax_checkpoint::Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        };
-        if final_dir.exists() && !force {
-            return Err(orbax_checkpoint::Error::InvalidArgument(format!(
-                "Destination {} already exists.",
-                final_dir.display()
-            )));
-        }
-        let init = now();
-        let dir = if in_place {
-            final_dir.clone()
-        } else {
-            tmp_path(&final_dir)
-        };
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
+        let init = commit::now_nanos();
+        let dir = commit::create_save_dir(&final_dir, force, in_place.unwrap_or(false))?;
         if write_step_metadata {
             let empty = orbax_checkpoint::pyjson::PyValue::Dict(Vec::new());
             write_file_durable(
@@ -177,28 +141,14 @@ pub async fn write_step_metadata(dir: String, metadata: StepMetadataToWrite) -> 
     .map_err(to_js)
 }
 
-/// Commits a temporary directory: `commit_success.txt` naming `final_dir`, then the durable
-/// rename `tmp` → `final_dir`. An existing `final_dir` (a forced save) is removed just before
-/// the rename, once the new checkpoint is complete. When `tmp` is `final_dir` (commit-file
-/// mode) the durable marker is the commit.
+/// Commits a save's directory (`commit::commit_dir`): the marker, then the rename unless it was
+/// written in place.
 #[napi]
 pub async fn commit_directory(tmp: String, final_dir: String) -> Result<()> {
     let tmp = absolute(&tmp)?;
     let final_dir = absolute(&final_dir)?;
-    napi::tokio::task::spawn_blocking(move || {
-        write_commit_marker(&tmp, &final_dir)?;
-        if tmp == final_dir {
-            return sync_dir(&final_dir);
-        }
-        if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|e| orbax_checkpoint::Error::Io {
-                path: final_dir.display().to_string(),
-                source: e,
-            })?;
-        }
-        rename_into_place(&tmp, &final_dir)
-    })
-    .await
-    .map_err(join_error)?
-    .map_err(to_js)
+    napi::tokio::task::spawn_blocking(move || commit::commit_dir(&tmp, &final_dir))
+        .await
+        .map_err(join_error)?
+        .map_err(to_js)
 }

@@ -84,7 +84,8 @@ function restoreArgsAt(tree: unknown, path: readonly PathKey[]): RestoreArgs | u
 }
 
 function applyRestoreArgs(plan: Plan, args: RestoreArgs | undefined): Plan {
-  if (!args || plan.want === 'auto' && !plan.leaf.metadata) return plan;
+  // Empty nodes and skipped placeholders have nothing to restore.
+  if (!args || !plan.leaf.metadata) return plan;
   let out: Plan = { ...plan };
   switch (args.restoreType) {
     case 'ndarray':
@@ -276,7 +277,7 @@ export async function restoreTree(reader: CheckpointReader, opts: RestoreTreeOpt
     }
     slots.push(plans.length);
     const args = restoreArgsAt(opts.restoreArgs, path);
-    plans.push(leaf === PLACEHOLDER ? planFor(leaf, info, opts.strict ?? true) : applyRestoreArgs(planFor(leaf, info, opts.strict ?? true), args));
+    plans.push(applyRestoreArgs(planFor(leaf, info, opts.strict ?? true), args));
     return slots.length - 1;
   });
   if (!opts.partial && !opts.allowExtraLeaves) {

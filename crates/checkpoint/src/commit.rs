@@ -81,28 +81,64 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Prepares the temporary directory of a save to `final_dir`: an existing destination is an
-/// error unless `force` (then it is removed); a leftover temporary directory is removed.
-/// Returns the temporary directory, created with its parents.
-pub fn create_tmp_dir(final_dir: &Path, force: bool) -> Result<PathBuf> {
-    if final_dir.exists() {
-        if !force {
-            return Err(Error::InvalidArgument(format!(
-                "Destination {} already exists.",
-                final_dir.display()
-            )));
-        }
-        fs::remove_dir_all(final_dir).map_err(|e| Error::io(final_dir, e))?;
+/// Wall-clock nanoseconds since the Unix epoch (Python's `time.time_ns()`).
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Prepares the directory a save to `final_dir` writes into, created with its parents (a
+/// leftover one is replaced). An existing `final_dir` is an error unless `force`; it is never
+/// removed here. Atomic-rename mode (`in_place` false): `<final>.orbax-checkpoint-tmp`, so the
+/// old checkpoint stays until [`commit_dir`] replaces it. Commit-file mode (`in_place` true, for
+/// stores without an atomic rename): `final_dir` itself, which a forced save thus empties.
+pub fn create_save_dir(final_dir: &Path, force: bool, in_place: bool) -> Result<PathBuf> {
+    if final_dir.exists() && !force {
+        return Err(Error::InvalidArgument(format!(
+            "Destination {} already exists.",
+            final_dir.display()
+        )));
     }
-    let tmp = tmp_path(final_dir);
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let dir = if in_place {
+        final_dir.to_path_buf()
+    } else {
+        tmp_path(final_dir)
+    };
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
-    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    if let Some(parent) = tmp.parent() {
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
     }
-    Ok(tmp)
+    Ok(dir)
+}
+
+/// Prepares the temporary directory of a save to `final_dir` as Orbax does: an existing
+/// destination is an error unless `force` (then it is removed first); a leftover temporary
+/// directory is replaced. Returns the temporary directory, created with its parents.
+pub fn create_tmp_dir(final_dir: &Path, force: bool) -> Result<PathBuf> {
+    if force && final_dir.exists() {
+        fs::remove_dir_all(final_dir).map_err(|e| Error::io(final_dir, e))?;
+    }
+    create_save_dir(final_dir, force, false)
+}
+
+/// Commits `dir` as `final_dir`: `commit_success.txt` naming `final_dir`, then, when `dir` is a
+/// temporary directory, the durable rename over `final_dir` (an existing one, left by a forced
+/// save, is removed only now that the new checkpoint is complete). When `dir` is `final_dir`
+/// (commit-file mode) the durable marker is the commit.
+pub fn commit_dir(dir: &Path, final_dir: &Path) -> Result<()> {
+    write_commit_marker(dir, final_dir)?;
+    if dir == final_dir {
+        return sync_dir(final_dir);
+    }
+    if final_dir.exists() {
+        fs::remove_dir_all(final_dir).map_err(|e| Error::io(final_dir, e))?;
+    }
+    rename_into_place(dir, final_dir)
 }
 
 /// Writes `commit_success.txt` naming `committed_path` (Orbax writes the absolute path of the
@@ -173,5 +209,39 @@ mod tests {
         );
         create_tmp_dir(&final_dir, true).unwrap();
         assert!(!final_dir.exists());
+    }
+
+    #[test]
+    fn a_forced_save_keeps_the_old_checkpoint_until_its_commit() {
+        let root = tempfile::tempdir().unwrap();
+        let final_dir = root.path().join("ckpt");
+        fs::create_dir_all(&final_dir).unwrap();
+        fs::write(final_dir.join("old"), b"1").unwrap();
+        assert!(create_save_dir(&final_dir, false, false).is_err());
+        let tmp = create_save_dir(&final_dir, true, false).unwrap();
+        assert!(
+            final_dir.join("old").exists(),
+            "kept while the new one is written"
+        );
+        fs::write(tmp.join("new"), b"2").unwrap();
+        commit_dir(&tmp, &final_dir).unwrap();
+        assert!(!final_dir.join("old").exists() && final_dir.join("new").exists());
+        assert!(!tmp.exists());
+
+        let in_place = create_save_dir(&final_dir, true, true).unwrap();
+        assert_eq!(in_place, final_dir);
+        assert_eq!(
+            fs::read_dir(&final_dir).unwrap().count(),
+            0,
+            "commit-file mode writes in place"
+        );
+        commit_dir(&final_dir, &final_dir).unwrap();
+        assert_eq!(
+            fs::read_to_string(final_dir.join(COMMIT_SUCCESS_FILE)).unwrap(),
+            format!(
+                "Checkpoint commit was successful to {}",
+                final_dir.display()
+            )
+        );
     }
 }

@@ -461,19 +461,12 @@ pub struct CheckpointToSave<'a> {
     pub handler_typestr: String,
 }
 
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 /// Saves a checkpoint atomically, in Orbax's order (orbax-layout §9.2): temporary directory,
 /// `_CHECKPOINT_METADATA` (init timestamp), the item's data and sidecars, `_CHECKPOINT_METADATA`
 /// with handlers and custom metadata, then with the commit timestamp, `commit_success.txt`,
 /// rename. A failure leaves the previous state untouched and the temporary directory behind.
 pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<()> {
-    use crate::commit::{create_tmp_dir, rename_into_place, write_commit_marker};
+    use crate::commit::{create_tmp_dir, now_nanos, rename_into_place, write_commit_marker};
     use crate::step_metadata::{render_step_metadata, ItemHandlers, CHECKPOINT_METADATA_FILE};
 
     if !final_dir.is_absolute() {

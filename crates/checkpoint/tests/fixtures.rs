@@ -134,16 +134,7 @@ fn every_array_leaf_of_every_fixture_reads_back_exactly() {
 fn a_small_concurrency_budget_still_reads_everything() {
     let dir = fixtures_dir().join("multichunk");
     let reader = ItemReader::open(&dir).unwrap();
-    let requests: Vec<ReadRequest> = reader
-        .leaves()
-        .iter()
-        .filter(|l| l.array.is_some())
-        .map(|l| ReadRequest {
-            param: l.param.clone(),
-            region: None,
-            dtype: None,
-        })
-        .collect();
+    let requests = whole_arrays(&reader);
     let wide = reader
         .read_many(&requests, &RestoreOptions::default())
         .unwrap();
@@ -220,6 +211,20 @@ fn regions_and_casts_are_validated() {
     assert_eq!([f64_at(0), f64_at(1)], [f32_at(8), f32_at(9)]);
 }
 
+/// A request for every array leaf of `reader`, whole, in its stored dtype.
+fn whole_arrays(reader: &ItemReader) -> Vec<ReadRequest> {
+    reader
+        .leaves()
+        .iter()
+        .filter(|l| l.array.is_some())
+        .map(|l| ReadRequest {
+            param: l.param.clone(),
+            region: None,
+            dtype: None,
+        })
+        .collect()
+}
+
 fn copy_into(store: &mut orbax_kvstore::MemoryStore, root: &Path, dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -255,16 +260,7 @@ fn items_open_from_any_store_not_only_local_directories() {
             ItemReader::open_store(std::sync::Arc::new(memory), &format!("memory://{case}"))
                 .unwrap();
         assert_eq!(local.leaves().len(), remote.leaves().len(), "{case}");
-        let requests: Vec<ReadRequest> = local
-            .leaves()
-            .iter()
-            .filter(|l| l.array.is_some())
-            .map(|l| ReadRequest {
-                param: l.param.clone(),
-                region: None,
-                dtype: None,
-            })
-            .collect();
+        let requests = whole_arrays(&local);
         let options = RestoreOptions::default();
         assert_eq!(
             local.read_many(&requests, &options).unwrap(),

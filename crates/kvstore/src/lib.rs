@@ -292,18 +292,10 @@ impl FileStore {
 
 impl ReadableStore for FileStore {
     fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
-        let Some(FileRange {
-            path,
-            open,
-            start,
-            len,
-        }) = self.open_range(key, range)?
-        else {
-            return Ok(None);
-        };
-        let mut buf = vec![0u8; len];
-        read_exact_at(&open.file, &mut buf, start).map_err(|e| io_error(&path, e))?;
-        Ok(Some(Bytes::from(buf)))
+        let mut buf = Vec::new();
+        Ok(self
+            .read_into(key, range, &mut buf)?
+            .map(|len| Bytes::from(buf).slice(..len)))
     }
 
     fn read_into(
