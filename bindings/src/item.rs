@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::Buffer;
@@ -11,6 +10,7 @@ use napi_derive::napi;
 use orbax_checkpoint::{DType, ItemReader, LeafInfo, ReadRequest, RestoreOptions};
 
 use crate::errors::{coded, join_error, to_js};
+use crate::location::{open_location, store_error, Location};
 
 /// zarr metadata of an array leaf.
 #[napi(object)]
@@ -84,24 +84,11 @@ pub struct CheckpointItem {
 }
 
 /// Whether `location` is a URL (`s3://…`, `gs://…`, `memory://…`) rather than a local path.
-fn is_url(location: &str) -> bool {
-    location.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
-    })
-}
-
 /// Opens an item in an object store. A checkpoint there is committed by its
 /// `commit_success.txt` (stores without an atomic rename), so an item without one is refused.
-fn open_remote(url: &str, config: Option<HashMap<String, String>>) -> Result<ItemReader> {
-    let options = orbax_objstore::StoreOptions {
-        config: config.unwrap_or_default().into_iter().collect(),
-        ..orbax_objstore::StoreOptions::default()
-    };
-    let store = orbax_objstore::open_url(url, &options).map_err(|e| coded(e.code(), &e))?;
-    let root: Arc<dyn orbax_kvstore::ReadableStore> = store.clone();
+fn open_remote(store: Arc<orbax_objstore::ObjectStoreKv>) -> Result<ItemReader> {
+    let url = store.location().to_owned();
+    let root: Arc<dyn orbax_kvstore::ReadableStore> = store;
     let committed = root
         .read(b"commit_success.txt", Some(0..0))
         .map_err(|e| store_error(&e))?
@@ -120,14 +107,7 @@ fn open_remote(url: &str, config: Option<HashMap<String, String>>) -> Result<Ite
             coded("ERR_NOT_FOUND", format!("Checkpoint at {url} not found."))
         });
     }
-    ItemReader::open_store(root, url).map_err(to_js)
-}
-
-fn store_error(e: &orbax_kvstore::Error) -> napi::Error {
-    match orbax_objstore::Error::from_kvstore(e) {
-        Some(typed) => coded(typed.code(), typed),
-        None => coded("ERR_IO", e),
-    }
+    ItemReader::open_store(root, &url).map_err(to_js)
 }
 
 /// Opens an item: a local directory, or a URL of an object store (`s3://bucket/prefix`, `gs://`,
@@ -138,15 +118,13 @@ pub async fn open_item(
     dir: String,
     storage_options: Option<HashMap<String, String>>,
 ) -> Result<CheckpointItem> {
-    let reader = napi::tokio::task::spawn_blocking(move || {
-        if is_url(&dir) {
-            open_remote(&dir, storage_options)
-        } else {
-            ItemReader::open(&PathBuf::from(dir)).map_err(to_js)
-        }
-    })
-    .await
-    .map_err(join_error)??;
+    let reader =
+        napi::tokio::task::spawn_blocking(move || match open_location(&dir, storage_options)? {
+            Location::Remote(store) => open_remote(store),
+            Location::Local(path) => ItemReader::open(&path).map_err(to_js),
+        })
+        .await
+        .map_err(join_error)??;
     Ok(CheckpointItem {
         inner: Arc::new(reader),
     })

@@ -4,6 +4,7 @@ pub mod commit;
 pub mod errors;
 pub mod item;
 pub mod json;
+pub mod location;
 pub mod metadata;
 pub mod save;
 pub mod transfer;
