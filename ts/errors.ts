@@ -81,6 +81,18 @@ export class CorruptCheckpointError extends OrbaxError {
   }
 }
 
+/**
+ * Processes of a multi-process save did not all reach a synchronization point in time (one was
+ * killed, hung or never started). `missingProcesses` lists their indices; nothing was committed.
+ */
+export class BarrierTimeoutError extends OrbaxError {
+  readonly missingProcesses: readonly number[];
+  constructor(message: string, missingProcesses: readonly number[], opts: { cause?: unknown } = {}) {
+    super(message, { code: 'ERR_BARRIER_TIMEOUT', pythonType: 'TimeoutError', cause: opts.cause });
+    this.missingProcesses = Object.freeze([...missingProcesses]);
+  }
+}
+
 /** A checkpoint that uses something orbax-ts does not support (a dtype, a codec, a format version). */
 export class UnsupportedFormatError extends OrbaxError {
   constructor(message: string, code: string, opts: { cause?: unknown } = {}) {

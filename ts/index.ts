@@ -13,6 +13,7 @@ import { native } from './native.js';
 export {
   AbortError,
   AlreadyExistsError,
+  BarrierTimeoutError,
   CorruptCheckpointError,
   InvalidArgumentError,
   KeyNotFoundError,
@@ -80,6 +81,10 @@ export type { CheckpointManagerOptions } from './checkpointManagers/managerOptio
 export * as adapters from './adapters/index.js';
 export * as step from './path/step.js';
 export { scalar, type TypedScalar } from './tree/flatten.js';
+export { shardedArray, ShardedArray, type ShardedArrayOptions } from './tree/shardedArray.js';
+export type { BarrierRequest, Coordinator } from './multiprocess/coordinator.js';
+export { StorageCoordinator, type StorageCoordinatorOptions } from './multiprocess/storageCoordinator.js';
+export type { Storage, StorageEntry, StorageOptions } from './storage/storage.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
 export type { TransferOptions, TransferProgress } from './transfer.js';
 export {

@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 
+import type { Coordinator } from '../multiprocess/coordinator.js';
+
 /** Python `AsyncOptions`. */
 export interface AsyncOptions {
   /** Seconds a background commit may take (default 1200). */
@@ -15,11 +17,31 @@ export interface AsyncOptions {
   createDirectoriesAsynchronously?: boolean;
 }
 
-/** Python `MultiprocessingOptions`; orbax-ts runs as the single process 0. */
+/**
+ * Python `MultiprocessingOptions`, plus what JAX knows implicitly (this process's index and the
+ * process count) and the barrier coordinator. With more than one process, every process calls
+ * `save` with the same directory and its own blocks (`ocp.shardedArray`); each writes
+ * `ocdbt.process_<index>/`, and the primary merges them and commits once all have written.
+ */
 export interface MultiprocessingOptions {
+  /** The process that creates, merges and commits checkpoints. Default 0. */
   primaryHost?: number | null;
+  /** Accepted for Python compatibility; subsets of processes are not supported. */
   activeProcesses?: Iterable<number> | null;
+  /**
+   * Scopes barrier keys to one run of the job: give every launch of a job a fresh value (a job
+   * id), so that markers a crashed run left behind are never mistaken for this run's. Default:
+   * `$ORBAX_TS_RUN_ID`, else `'default'`.
+   */
   barrierSyncKeyPrefix?: string | null;
+  /** This process (`jax.process_index()`). Default 0. */
+  processIndex?: number;
+  /** Number of processes saving together (`jax.process_count()`). Default 1. */
+  processCount?: number;
+  /** Synchronizes the processes; default: a `StorageCoordinator` next to the checkpoints. */
+  coordinator?: Coordinator;
+  /** How long a process waits for the others at a barrier, in seconds. Default 300. */
+  barrierTimeoutSecs?: number;
 }
 
 /** Python `FileOptions`. */
@@ -92,6 +114,12 @@ export const multiprocessingOptionsSchema = z
       .nullable()
       .optional(),
     barrierSyncKeyPrefix: z.string().nullable().optional(),
+    processIndex: z.number().int().nonnegative().optional(),
+    processCount: z.number().int().positive().optional(),
+    coordinator: z
+      .custom<Coordinator>((v) => typeof (v as { barrier?: unknown } | null)?.barrier === 'function', 'a Coordinator (an object with a barrier method)')
+      .optional(),
+    barrierTimeoutSecs: z.number().positive().optional(),
   })
   .strict();
 

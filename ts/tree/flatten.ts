@@ -5,11 +5,13 @@
 import { InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
 import { type DType } from './dtypes.js';
 import { array, isNdArray, type NdArray } from './ndarray.js';
+import { ShardedArray } from './shardedArray.js';
 import { compareCodePoints, isPlainObject, type PathKey, pathRepr, PLACEHOLDER } from './pytree.js';
 
 /** What a flattened leaf holds. */
 export type FlatValue =
   | { kind: 'array'; array: NdArray; valueType: 'np.ndarray' }
+  | { kind: 'array'; array: NdArray; valueType: 'jax.Array'; sharded: ShardedArray }
   | { kind: 'scalar'; array: NdArray; valueType: 'scalar' }
   | { kind: 'string'; value: string; valueType: 'string' }
   | { kind: 'empty'; valueType: 'None' | 'Dict' | 'List' | 'placeholder' };
@@ -71,6 +73,7 @@ function scalarArray(value: number | bigint | boolean, dtype: DType, path: reado
 
 function leafValue(node: unknown, path: readonly PathKey[]): FlatValue {
   if (isNdArray(node)) return { kind: 'array', array: node, valueType: 'np.ndarray' };
+  if (node instanceof ShardedArray) return { kind: 'array', array: node.local, valueType: 'jax.Array', sharded: node };
   if (isTypedScalar(node)) return { kind: 'scalar', array: scalarArray(node.value, node.dtype, path), valueType: 'scalar' };
   switch (typeof node) {
     case 'number':
