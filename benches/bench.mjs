@@ -335,11 +335,11 @@ class OrbaxWorker {
 // ------------------------------------------------------------------------------------------------
 // One tree
 
-async function tsSave(dir, tree, saveArgs) {
+async function tsSave(dir, tree, saveArgs, lendArrays = false) {
   const ck = new ocp.StandardCheckpointer();
   let returned = 0;
   const m = await measure(async (start) => {
-    await ck.save(dir, tree, saveArgs ? { saveArgs } : {});
+    await ck.save(dir, tree, { ...(saveArgs ? { saveArgs } : {}), ...(lendArrays ? { lendArrays } : {}) });
     returned = (performance.now() - start) / 1000;
     await ck.waitUntilFinished();
   });
@@ -439,6 +439,10 @@ async function benchTree(name, spec, ctx) {
         fs.rmSync(tsDir, { recursive: true, force: true });
         record(rep, 'ts', 'save lending (sync)', await tsSaveLending(tsDir, built.tree, saveArgs));
         fs.rmSync(tsDir, { recursive: true, force: true });
+        const lent = await tsSave(tsDir, built.tree, saveArgs, true);
+        record(rep, 'ts', 'async lending returned', { seconds: lent.returnS });
+        record(rep, 'ts', 'async lending committed', { seconds: lent.commitS, rssBefore: lent.rssBefore, peakRss: lent.peakRss });
+        fs.rmSync(tsDir, { recursive: true, force: true });
         if (spec.uncompressed) {
           record(rep, 'ts', 'save uncompressed', await tsSaveLending(tsDir, built.tree, saveArgs, false));
           record(rep, 'ts', 'restore uncompressed', await tsRestore(tsDir, spec.leaves, undefined));
@@ -472,6 +476,8 @@ const ROWS = [
   { label: 'save, until committed', ts: 'save committed', orbax: 'save committed', disk: 'zstd -1 -T + write' },
   { label: 'save, until save() returns', ts: 'save returned', orbax: 'save returned', disk: 'copy to new memory' },
   { label: 'save, lending (sync)', ts: 'save lending (sync)', orbax: 'save committed', disk: 'zstd -1 -T + write' },
+  { label: 'async save lending, until save() returns', ts: 'async lending returned', orbax: 'save returned', disk: 'copy to new memory' },
+  { label: 'async save lending, until committed', ts: 'async lending committed', orbax: 'save committed', disk: 'zstd -1 -T + write' },
   { label: 'restore', ts: 'restore', orbax: 'restore', disk: 'readFile' },
   { label: 'restore, concurrentGb 0.25', ts: 'restore 0.25 GiB', orbax: 'restore 0.25 GiB', disk: 'readFile' },
   { label: 'save, no compression', ts: 'save uncompressed', orbax: null, disk: 'write+fdatasync' },
