@@ -10,6 +10,7 @@ import * as ocp from 'orbax-ts';
 
 import { type JsonObject, loadExpected, orbaxFixturesDir } from './helpers/fixtures.js';
 import { step } from './helpers/stepModules.js';
+import { storage } from './helpers/storageModule.js';
 
 const COMMIT_FILE = { atomicityOptions: { mode: 'commit_file' as const } };
 const COMMIT_FILE_LEGACY = { atomicityOptions: { mode: 'commit_file' as const, allowLegacyAtomicRename: true } };
@@ -315,8 +316,13 @@ test('isGcsPath picks commit-file mode in auto', async (t) => {
   t.true(step.isGcsPath('gs://bucket/dir'));
   t.false(step.isGcsPath('/gs://x'));
   t.false(step.isGcsPath('s3://bucket'));
-  // Auto mode on a gs:// path means commit-file rules: no marker, not finalized.
-  t.false(await step.isCheckpointFinalized('gs://bucket/dir/1'));
+  // Auto mode on an object-store URL means commit-file rules: no marker, not finalized. (A gs://
+  // URL now reaches Google Cloud Storage itself, so an in-memory store stands in for it.)
+  const url = `memory://isGcsPath-${process.pid}/dir/1`;
+  await storage.storageFor(url).write(`${url}/_CHECKPOINT_METADATA`, '{}');
+  t.false(await step.isCheckpointFinalized(url));
+  await storage.storageFor(url).write(`${url}/commit_success.txt`, 'x');
+  t.true(await step.isCheckpointFinalized(url));
 });
 
 test('tmpCheckpoints and cleanupTmpDirectories', async (t) => {

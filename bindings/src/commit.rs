@@ -1,6 +1,7 @@
 //! The commit protocol, driven step by step by the TS checkpointers (orbax-layout §9.2):
 //! temporary directory, `_CHECKPOINT_METADATA` (three writes), `commit_success.txt`, rename.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::BigInt;
@@ -11,7 +12,9 @@ use orbax_checkpoint::step_metadata::{render_step_metadata, CHECKPOINT_METADATA_
 use orbax_checkpoint::ItemHandlers;
 
 use crate::errors::{coded, join_error, to_js};
+use crate::location::{objstore_error, store_error};
 use crate::save::tagged;
+use crate::storage::{open_remote, RemoteLocation};
 
 /// The temporary directory of a save.
 #[napi(object)]
@@ -46,6 +49,14 @@ fn absolute(path: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A core error, keeping the object-store code (`ERR_STORE_*`) of a failed store operation.
+pub(crate) fn core_error(e: orbax_checkpoint::Error) -> napi::Error {
+    match e {
+        orbax_checkpoint::Error::Store(inner) => store_error(&inner),
+        other => to_js(other),
+    }
+}
+
 fn bigint_to_i64(value: &BigInt, what: &str) -> Result<i64> {
     let (value, lossless) = value.get_i64();
     if !lossless {
@@ -72,11 +83,46 @@ pub async fn create_tmp_directory(
     force: bool,
     write_step_metadata: bool,
     in_place: Option<bool>,
+    storage_options: Option<HashMap<String, String>>,
 ) -> Result<TmpDirectory> {
+    let in_place = in_place.unwrap_or(false);
+    if let Some(remote) = open_remote_blocking(final_dir.clone(), storage_options).await? {
+        if !in_place {
+            return Err(coded(
+                "ERR_INVALID_ARGUMENT",
+                format!(
+                    "{} is on an object store, which has no atomic rename: saves there are \
+                     written in place and committed with commit_success.txt (in_place)",
+                    remote.url
+                ),
+            ));
+        }
+        return napi::tokio::task::spawn_blocking(move || {
+            let init = commit::now_nanos();
+            let tree = &remote.tree;
+            commit::prepare_store_save(&**tree, &remote.url, force, || {
+                tree.remove_all()
+                    .map_err(|e| orbax_checkpoint::Error::Store(e.into()))
+            })
+            .map_err(core_error)?;
+            if write_step_metadata {
+                let empty = orbax_checkpoint::pyjson::PyValue::Dict(Vec::new());
+                let text = render_step_metadata(None, Some(init), None, &empty);
+                tree.put(CHECKPOINT_METADATA_FILE.as_bytes(), text.as_bytes())
+                    .map_err(objstore_error)?;
+            }
+            Ok(TmpDirectory {
+                path: remote.url,
+                init_timestamp_nsecs: BigInt::from(init),
+            })
+        })
+        .await
+        .map_err(join_error)?;
+    }
     let final_dir = absolute(&final_dir)?;
     napi::tokio::task::spawn_blocking(move || {
         let init = commit::now_nanos();
-        let dir = commit::create_save_dir(&final_dir, force, in_place.unwrap_or(false))?;
+        let dir = commit::create_save_dir(&final_dir, force, in_place)?;
         if write_step_metadata {
             let empty = orbax_checkpoint::pyjson::PyValue::Dict(Vec::new());
             write_file_durable(
@@ -94,10 +140,27 @@ pub async fn create_tmp_directory(
     .map_err(to_js)
 }
 
+/// Opens `location` when it is an object-store URL (opening may build an HTTP client: off the
+/// JS thread).
+pub(crate) async fn open_remote_blocking(
+    location: String,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<Option<RemoteLocation>> {
+    if !crate::location::is_url(&location) {
+        return Ok(None);
+    }
+    napi::tokio::task::spawn_blocking(move || open_remote(&location, storage_options))
+        .await
+        .map_err(join_error)?
+}
+
 /// Writes `<dir>/_CHECKPOINT_METADATA` exactly as Orbax does.
 #[napi]
-pub async fn write_step_metadata(dir: String, metadata: StepMetadataToWrite) -> Result<()> {
-    let dir = absolute(&dir)?;
+pub async fn write_step_metadata(
+    dir: String,
+    metadata: StepMetadataToWrite,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<()> {
     let handlers = match (
         metadata.item_handler,
         metadata.item_handler_names,
@@ -132,8 +195,20 @@ pub async fn write_step_metadata(dir: String, metadata: StepMetadataToWrite) -> 
             "custom metadata must be a dict",
         ));
     }
+    let text = render_step_metadata(handlers.as_ref(), init, commit, &custom);
+    if let Some(remote) = open_remote_blocking(dir.clone(), storage_options).await? {
+        return napi::tokio::task::spawn_blocking(move || {
+            remote
+                .tree
+                .put(CHECKPOINT_METADATA_FILE.as_bytes(), text.as_bytes())
+                .map(|_| ())
+                .map_err(objstore_error)
+        })
+        .await
+        .map_err(join_error)?;
+    }
+    let dir = absolute(&dir)?;
     napi::tokio::task::spawn_blocking(move || {
-        let text = render_step_metadata(handlers.as_ref(), init, commit, &custom);
         write_file_durable(&dir.join(CHECKPOINT_METADATA_FILE), text.as_bytes())
     })
     .await
@@ -142,9 +217,49 @@ pub async fn write_step_metadata(dir: String, metadata: StepMetadataToWrite) -> 
 }
 
 /// Commits a save's directory (`commit::commit_dir`): the marker, then the rename unless it was
-/// written in place.
+/// written in place. On object stores (always in place) the marker is created only if absent:
+/// when another writer committed first, `ERR_ALREADY_COMMITTED`.
 #[napi]
-pub async fn commit_directory(tmp: String, final_dir: String) -> Result<()> {
+pub async fn commit_directory(
+    tmp: String,
+    final_dir: String,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<()> {
+    if let Some(remote) = open_remote_blocking(final_dir.clone(), storage_options).await? {
+        if tmp.trim_end_matches('/') != remote.url {
+            return Err(coded(
+                "ERR_INVALID_ARGUMENT",
+                format!(
+                    "{} is on an object store: it commits in place, not from {tmp}",
+                    remote.url
+                ),
+            ));
+        }
+        return napi::tokio::task::spawn_blocking(move || {
+            let tree = &remote.tree;
+            // TODO(merge): use WritableStore::write_if_absent.
+            let created = commit::commit_store(&remote.url, |key, value| {
+                match tree.put_if_absent(key, value) {
+                    Ok(_) => Ok(true),
+                    Err(orbax_objstore::Error::AlreadyExists { .. }) => Ok(false),
+                    Err(e) => Err(orbax_checkpoint::Error::Store(e.into())),
+                }
+            })
+            .map_err(core_error)?;
+            if !created {
+                return Err(coded(
+                    "ERR_ALREADY_COMMITTED",
+                    format!(
+                        "Checkpoint at {} was already committed by another writer.",
+                        remote.url
+                    ),
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(join_error)?;
+    }
     let tmp = absolute(&tmp)?;
     let final_dir = absolute(&final_dir)?;
     napi::tokio::task::spawn_blocking(move || commit::commit_dir(&tmp, &final_dir))

@@ -7,6 +7,7 @@ pub mod json;
 pub mod location;
 pub mod metadata;
 pub mod save;
+pub mod storage;
 pub mod transfer;
 
 use napi_derive::napi;

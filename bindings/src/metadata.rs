@@ -1,5 +1,6 @@
 //! Step metadata (`_CHECKPOINT_METADATA`) and dtype conversions.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::{BigInt, Buffer};
@@ -7,6 +8,7 @@ use napi::Result;
 use napi_derive::napi;
 use orbax_checkpoint::{ItemHandlers, StepMetadataFile};
 
+use crate::commit::{core_error, open_remote_blocking};
 use crate::errors::{coded, join_error, to_js};
 use crate::item::parse_dtype;
 
@@ -27,12 +29,17 @@ pub struct StepMetadataInfo {
 
 /// Reads `<dir>/_CHECKPOINT_METADATA`.
 #[napi]
-pub async fn read_step_metadata(dir: String) -> Result<StepMetadataInfo> {
-    let file =
-        napi::tokio::task::spawn_blocking(move || StepMetadataFile::read(&PathBuf::from(dir)))
-            .await
-            .map_err(join_error)?
-            .map_err(to_js)?;
+pub async fn read_step_metadata(
+    dir: String,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<StepMetadataInfo> {
+    let remote = open_remote_blocking(dir.clone(), storage_options).await?;
+    let file = napi::tokio::task::spawn_blocking(move || match remote {
+        Some(remote) => StepMetadataFile::read_store(&*remote.tree).map_err(core_error),
+        None => StepMetadataFile::read(&PathBuf::from(dir)).map_err(to_js),
+    })
+    .await
+    .map_err(join_error)??;
     let (item_handler, names, types) = match file.item_handlers {
         None => (None, None, None),
         Some(ItemHandlers::Single(s)) => (Some(s), None, None),

@@ -10,6 +10,7 @@ import type { StepMetadata } from '../metadata/types.js';
 import { BackgroundSaves } from './backgroundSaves.js';
 import { type AtomicityOptions, atomicityOptionsSchema } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
+import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 import {
   type CheckpointerSaveOptions,
   checkpointMetadata,
@@ -34,6 +35,7 @@ export interface AsyncOptions {
 const optionsSchema = z
   .object({
     atomicityOptions: atomicityOptionsSchema.optional(),
+    storageOptions: storageOptionsSchema.optional(),
     asyncOptions: z
       .object({
         timeoutSecs: z.number().positive().optional(),
@@ -71,9 +73,10 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
   readonly #timeoutSecs: number;
   readonly #afterCommit: (() => void | Promise<void>) | undefined;
   readonly #atomicity: AtomicityOptions | undefined;
+  readonly #storageOptions: StorageOptions | undefined;
 
-  /** `atomicityOptions` as for {@link Checkpointer}. */
-  constructor(handler: H, opts?: { asyncOptions?: AsyncOptions; atomicityOptions?: AtomicityOptions }) {
+  /** `atomicityOptions` and `storageOptions` as for {@link Checkpointer}. */
+  constructor(handler: H, opts?: { asyncOptions?: AsyncOptions; atomicityOptions?: AtomicityOptions; storageOptions?: StorageOptions }) {
     if (!isAsyncHandler(handler)) {
       throw new InvalidArgumentError('AsyncCheckpointer takes an AsyncCheckpointHandler (one with asyncSave); use Checkpointer for other handlers.');
     }
@@ -82,6 +85,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     this.#timeoutSecs = parsed.asyncOptions?.timeoutSecs ?? 1200;
     this.#afterCommit = parsed.asyncOptions?.postFinalizationCallback as (() => void | Promise<void>) | undefined;
     this.#atomicity = parsed.atomicityOptions;
+    this.#storageOptions = parsed.storageOptions;
   }
 
   /** Starts saving `args` as `directory`; resolves once the inputs are captured. */
@@ -89,7 +93,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     const options = parseArgsOptions(saveOptionsSchema, opts, 'AsyncCheckpointer.save options');
     expectCheckpointArgs(args, 'AsyncCheckpointer.save');
     await this.#saves.waitUntilFinished();
-    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity });
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions });
     const writes = await captureWrites(this.handler, save, args, !(options.lendArrays ?? false));
     await this.#saves.start(async () => {
       await withTimeout(finishSave(save, this.handler, writes), this.#timeoutSecs, `The save of ${save.finalDir}`);
@@ -100,13 +104,13 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
   async restore(directory: string, args?: RestoreArgsOf<H>): Promise<ResultOf<H>> {
     await this.#saves.waitUntilFinished();
     if (args !== undefined) expectCheckpointArgs(args, 'AsyncCheckpointer.restore');
-    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity) });
-    return (await this.handler.restore(path, args)) as ResultOf<H>;
+    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity), storageOptions: this.#storageOptions });
+    return (await this.handler.restore(path, args, { storageOptions: this.#storageOptions })) as ResultOf<H>;
   }
 
   async metadata(directory: string): Promise<StepMetadata<MetadataOf<H>>> {
     await this.#saves.waitUntilFinished();
-    return (await checkpointMetadata(this.handler, directory, this.#atomicity)) as StepMetadata<MetadataOf<H>>;
+    return (await checkpointMetadata(this.handler, directory, this.#atomicity, this.#storageOptions)) as StepMetadata<MetadataOf<H>>;
   }
 
   /** Resolves when the last save has committed; rejects (once) with its error if it failed. */

@@ -1,7 +1,6 @@
 /** `Checkpointer`: a synchronous, atomic checkpointer around one handler. */
 import '../handlers/builtins.js';
 
-import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
@@ -12,6 +11,7 @@ import { readStepMetadata } from '../metadata/stepMetadata.js';
 import type { StepMetadata } from '../metadata/types.js';
 import { type AtomicityOptions, atomicityOptionsSchema, resolveAtomicityMode } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
+import { storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 import { type TransferOptions, transferOptionsShape } from '../transfer.js';
 import { captureWrites, finishSave, startSave } from './commitProtocol.js';
 
@@ -32,13 +32,15 @@ export interface CheckpointerSaveOptions extends TransferOptions {
 /** Options of a checkpointer. */
 export interface CheckpointerOptions {
   atomicityOptions?: AtomicityOptions;
+  /** Object-store configuration (credentials, region, endpoint...) for URL directories (`s3://…`). */
+  storageOptions?: StorageOptions;
 }
 
-export const checkpointerOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional() }).strict();
+export const checkpointerOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional(), storageOptions: storageOptionsSchema.optional() }).strict();
 
 /** Whether `directory` is written and read in commit-file mode. */
 export function isCommitFile(directory: string, atomicity: AtomicityOptions | undefined): boolean {
-  return resolveAtomicityMode(resolve(directory), atomicity) === 'commit_file';
+  return resolveAtomicityMode(storageFor(directory).resolve(directory), atomicity) === 'commit_file';
 }
 
 export const saveOptionsSchema = z
@@ -67,33 +69,38 @@ export function expectCheckpointArgs(args: unknown, what: string): void {
 }
 
 /** Step metadata of a checkpoint read through `handler` (a composite reports its own). */
-export async function checkpointMetadata(handler: CheckpointHandler, directory: string, atomicity?: AtomicityOptions): Promise<StepMetadata> {
-  const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, atomicity) });
+export async function checkpointMetadata(handler: CheckpointHandler, directory: string, atomicity?: AtomicityOptions, storageOptions?: StorageOptions): Promise<StepMetadata> {
+  const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, atomicity), storageOptions });
   if (typeof (handler as { itemHandlerTypestrs?: unknown }).itemHandlerTypestrs === 'function') {
-    return (await handler.metadata(path)) as StepMetadata;
+    return (await handler.metadata(path, { storageOptions })) as StepMetadata;
   }
   let item: unknown = null;
   try {
-    item = await handler.metadata(path);
+    item = await handler.metadata(path, { storageOptions });
   } catch {
     item = null; // Orbax logs and leaves item_metadata None.
   }
-  return readStepMetadata(path, item);
+  return readStepMetadata(path, item, storageOptions);
 }
 
 /** Mirrors `ocp.Checkpointer`: `save` resolves once the checkpoint is committed. */
 export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   readonly handler: H;
   readonly #atomicity: AtomicityOptions | undefined;
+  readonly #storageOptions: StorageOptions | undefined;
 
   /**
+   * `storageOptions`: the object-store configuration of URL directories (object stores always
+   * commit with `commit_success.txt`).
    * `atomicityOptions.mode`: `'atomic_rename'` (the local default: write `<dir>.orbax-checkpoint-tmp`,
    * then rename) or `'commit_file'` (write under the final name; `commit_success.txt`, written
    * last, marks it committed — Orbax's protocol for stores without an atomic rename).
    */
   constructor(handler: H, opts?: CheckpointerOptions) {
     if (!isHandler(handler)) throw new InvalidArgumentError('Checkpointer takes a CheckpointHandler instance.');
-    this.#atomicity = parseArgsOptions(checkpointerOptionsSchema, opts, 'Checkpointer options').atomicityOptions;
+    const parsed = parseArgsOptions(checkpointerOptionsSchema, opts, 'Checkpointer options');
+    this.#atomicity = parsed.atomicityOptions;
+    this.#storageOptions = parsed.storageOptions;
     this.handler = handler;
   }
 
@@ -104,7 +111,7 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   async save(directory: string, args: SaveArgsOf<H>, opts?: CheckpointerSaveOptions): Promise<void> {
     const options = parseArgsOptions(saveOptionsSchema, opts, 'Checkpointer.save options');
     expectCheckpointArgs(args, 'Checkpointer.save');
-    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity });
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions });
     const writes = await captureWrites(this.handler, save, args, false);
     await finishSave(save, this.handler, writes);
   }
@@ -112,13 +119,13 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   /** Restores the checkpoint `directory` with the handler (`args` optional). */
   async restore(directory: string, args?: RestoreArgsOf<H>): Promise<ResultOf<H>> {
     if (args !== undefined) expectCheckpointArgs(args, 'Checkpointer.restore');
-    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity) });
-    return (await this.handler.restore(path, args)) as ResultOf<H>;
+    const path = await finalizedCheckpointPath(directory, { commitFile: isCommitFile(directory, this.#atomicity), storageOptions: this.#storageOptions });
+    return (await this.handler.restore(path, args, { storageOptions: this.#storageOptions })) as ResultOf<H>;
   }
 
   /** `_CHECKPOINT_METADATA` with the handler's item metadata (reads no array data). */
   async metadata(directory: string): Promise<StepMetadata<MetadataOf<H>>> {
-    return (await checkpointMetadata(this.handler, directory, this.#atomicity)) as StepMetadata<MetadataOf<H>>;
+    return (await checkpointMetadata(this.handler, directory, this.#atomicity, this.#storageOptions)) as StepMetadata<MetadataOf<H>>;
   }
 
   /** Nothing is pending in a synchronous checkpointer; present for symmetry with AsyncCheckpointer. */

@@ -7,9 +7,8 @@
  * a failed write leaves the previous state and a recognisable temporary directory. A forced save
  * replaces the old checkpoint only once the new one is complete.
  */
+
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
 
 import type { CheckpointArgs } from '../args/checkpointArgs.js';
 import { AbortError, callNative, InvalidArgumentError } from '../errors.js';
@@ -20,6 +19,7 @@ import { isPlainObject } from '../tree/pytree.js';
 import { toTaggedJson } from '../tree/pyValue.js';
 import { type AtomicityOptions, resolveAtomicityMode } from '../path/atomicity.js';
 import { TMP_DIR_SUFFIX } from './checkpointPath.js';
+import { type Storage, storageFor, type StorageOptions } from '../storage/index.js';
 
 /** A save between its start and its commit. */
 export interface StartedSave {
@@ -36,12 +36,16 @@ export interface StartedSave {
   readonly creationStarted: () => boolean;
   /** Cancellation and progress, when asked for. */
   readonly transfer: Transfer | undefined;
+  /** Where the checkpoint is written. */
+  readonly storage: Storage;
+  /** Object-store configuration passed to the native core and the handler. */
+  readonly storageOptions: StorageOptions | undefined;
 }
 
 /** Validates the destination and options now, and starts creating the temporary directory. */
 export function startSave(
   directory: string,
-  opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined } & TransferOptions,
+  opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined; storageOptions?: StorageOptions | undefined } & TransferOptions,
 ): StartedSave {
   if (typeof directory !== 'string' || directory.length === 0) {
     throw new InvalidArgumentError(`A checkpoint path is a non-empty string, got ${String(directory)}`);
@@ -51,10 +55,13 @@ export function startSave(
     throw new InvalidArgumentError('customMetadata must be a plain object with string keys.');
   }
   const customMetadata = toTaggedJson(custom, 'custom metadata');
-  const finalDir = resolve(directory);
+  const storageOptions = opts.storageOptions;
+  const storage = storageFor(directory, storageOptions);
+  const finalDir = storage.resolve(directory);
   const force = opts.force ?? false;
-  // Checked here, not only in the background, so that save() itself reports it.
-  if (!force && existsSync(finalDir)) {
+  // Checked here, not only in the background, so that save() itself reports it (an object store
+  // is asked in the background, by the native core, before anything is written).
+  if (!force && storage.kind === 'local' && existsSync(finalDir)) {
     throw new InvalidArgumentError(`Destination ${finalDir} already exists.`);
   }
   const inPlace = resolveAtomicityMode(finalDir, opts.atomicityOptions) === 'commit_file';
@@ -67,7 +74,7 @@ export function startSave(
         started = true;
         resolveStart();
       };
-    }).then(async () => (await callNative(() => native.createTmpDirectory(finalDir, force, true, inPlace))).initTimestampNsecs),
+    }).then(async () => (await callNative(() => native.createTmpDirectory(finalDir, force, true, inPlace, storageOptions ?? null))).initTimestampNsecs),
   );
   // A forced commit-file save empties the destination, so it waits until the input is accepted.
   if (!(inPlace && force)) begin();
@@ -80,6 +87,8 @@ export function startSave(
     startCreation: () => begin(),
     creationStarted: () => started,
     transfer,
+    storage,
+    storageOptions,
   };
 }
 
@@ -93,10 +102,11 @@ export async function captureWrites(handler: CheckpointHandler, save: StartedSav
             directoryReady,
             copyInputs,
             inPlace: save.inPlace,
+            storageOptions: save.storageOptions,
             ...(save.transfer ? { transfer: save.transfer.id } : {}),
           })
         ).map(quiet)
-      : [quiet(directoryReady.then(() => handler.save(save.tmpDir, args)))];
+      : [quiet(directoryReady.then(() => handler.save(save.tmpDir, args, { storageOptions: save.storageOptions })))];
     save.startCreation();
     return writes;
   } catch (error) {
@@ -104,7 +114,7 @@ export async function captureWrites(handler: CheckpointHandler, save: StartedSav
     // Refused input: remove the directory it started so that nothing is left behind.
     if (save.creationStarted()) {
       await save.created.then(
-        () => rm(save.tmpDir, { recursive: true, force: true }),
+        () => save.storage.remove(save.tmpDir),
         () => undefined,
       );
     }
@@ -132,7 +142,7 @@ export async function finishSave(save: StartedSave, handler: CheckpointHandler, 
   } catch (error) {
     if (save.transfer?.aborted) {
       await save.created.then(
-        () => rm(save.tmpDir, { recursive: true, force: true }),
+        () => save.storage.remove(save.tmpDir),
         () => undefined,
       );
       throw save.transfer.error(error);
@@ -147,10 +157,11 @@ async function commitSave(save: StartedSave, handler: CheckpointHandler, writes:
   const initTimestampNsecs = await save.created;
   await Promise.all(writes);
   const metadata = { ...itemHandlersOf(handler), initTimestampNsecs, customMetadata: save.customMetadata };
-  await callNative(() => native.writeStepMetadata(save.tmpDir, metadata));
-  await handler.finalize(save.tmpDir);
+  const storageOptions = save.storageOptions ?? null;
+  await callNative(() => native.writeStepMetadata(save.tmpDir, metadata, storageOptions));
+  await handler.finalize(save.tmpDir, { storageOptions: save.storageOptions });
   const commit = native.nowNanos();
-  await callNative(() => native.writeStepMetadata(save.tmpDir, { ...metadata, commitTimestampNsecs: commit > initTimestampNsecs ? commit : initTimestampNsecs }));
+  await callNative(() => native.writeStepMetadata(save.tmpDir, { ...metadata, commitTimestampNsecs: commit > initTimestampNsecs ? commit : initTimestampNsecs }, storageOptions));
   if (save.transfer?.aborted) throw new AbortError('The save was aborted before its commit.');
-  await callNative(() => native.commitDirectory(save.tmpDir, save.finalDir));
+  await callNative(() => native.commitDirectory(save.tmpDir, save.finalDir, storageOptions));
 }

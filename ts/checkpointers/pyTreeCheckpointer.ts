@@ -1,6 +1,8 @@
 /** `PyTreeCheckpointer`: a synchronous Checkpointer of a PyTreeCheckpointHandler. */
 import { z } from 'zod';
 
+import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+
 import { parseArgsOptions } from '../args/checkpointArgs.js';
 import { PyTreeRestore, type PyTreeRestoreOptions, PyTreeSave } from '../args/pyTree.js';
 import { PyTreeCheckpointHandler, type PyTreeCheckpointHandlerOptions } from '../handlers/pyTreeCheckpointHandler.js';
@@ -11,7 +13,10 @@ import { type TransferOptions, transferOf, transferOptionsShape } from '../trans
 
 
 /** Storage options of the PyTree handler (Python `PyTreeCheckpointHandler(...)`). */
-export type PyTreeCheckpointerOptions = Omit<PyTreeCheckpointHandlerOptions, 'intScalars'>;
+export type PyTreeCheckpointerOptions = Omit<PyTreeCheckpointHandlerOptions, 'intScalars'> & {
+  /** Object-store configuration (credentials, region, endpoint...) for URL directories. */
+  storageOptions?: StorageOptions;
+};
 
 /** Options of {@link PyTreeCheckpointer.save}. */
 export interface PyTreeSaveOptions extends TransferOptions {
@@ -40,13 +45,15 @@ export class PyTreeCheckpointer {
   readonly #checkpointer: Checkpointer<PyTreeCheckpointHandler>;
 
   constructor(opts: PyTreeCheckpointerOptions = {}) {
-    this.#checkpointer = new Checkpointer(new PyTreeCheckpointHandler(parseArgsOptions(z.object({
+    const { storageOptions, ...handlerOptions } = parseArgsOptions(z.object({
       useOcdbt: z.boolean().optional(),
       useZarr3: z.boolean().optional(),
       useCompression: z.boolean().optional(),
       saveConcurrentGb: z.number().positive().optional(),
       restoreConcurrentGb: z.number().positive().optional(),
-    }).strict(), opts, 'PyTreeCheckpointer options')));
+      storageOptions: storageOptionsSchema.optional(),
+    }).strict(), opts, 'PyTreeCheckpointer options');
+    this.#checkpointer = new Checkpointer(new PyTreeCheckpointHandler(handlerOptions), storageOptions !== undefined ? { storageOptions } : undefined);
   }
 
   /**

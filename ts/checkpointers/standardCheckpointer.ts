@@ -1,6 +1,8 @@
 /** `StandardCheckpointer`: an AsyncCheckpointer of a StandardCheckpointHandler, with Orbax's convenience signatures. */
 import { z } from 'zod';
 
+import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+
 import { parseArgsOptions } from '../args/checkpointArgs.js';
 import { StandardRestore, StandardSave } from '../args/standard.js';
 import type { StepMetadata, TreeMetadata } from '../metadata/types.js';
@@ -47,6 +49,8 @@ const restoreSchema = z
 /** Options of the {@link StandardCheckpointer} constructor. */
 export interface StandardCheckpointerOptions extends Omit<StandardCheckpointHandlerOptions, 'intScalars'> {
   asyncOptions?: AsyncOptions;
+  /** Object-store configuration (credentials, region, endpoint...) for URL directories. */
+  storageOptions?: StorageOptions;
 }
 
 const constructorSchema = z
@@ -55,6 +59,7 @@ const constructorSchema = z
     saveConcurrentGb: z.number().positive().optional(),
     restoreConcurrentGb: z.number().positive().optional(),
     asyncOptions: z.unknown().optional(),
+    storageOptions: storageOptionsSchema.optional(),
   })
   .strict();
 
@@ -69,11 +74,11 @@ export class StandardCheckpointer {
 
   constructor(opts: StandardCheckpointerOptions = {}) {
     const parsed = parseArgsOptions(constructorSchema, opts, 'StandardCheckpointer options');
-    const { asyncOptions, ...handlerOptions } = parsed;
-    this.#checkpointer = new AsyncCheckpointer(
-      new StandardCheckpointHandler(handlerOptions),
-      asyncOptions !== undefined ? { asyncOptions: asyncOptions as AsyncOptions } : undefined,
-    );
+    const { asyncOptions, storageOptions, ...handlerOptions } = parsed;
+    this.#checkpointer = new AsyncCheckpointer(new StandardCheckpointHandler(handlerOptions), {
+      ...(asyncOptions !== undefined ? { asyncOptions: asyncOptions as AsyncOptions } : {}),
+      ...(storageOptions !== undefined ? { storageOptions } : {}),
+    });
   }
 
   /** Saves `state` (a tree, or a `StandardSave`) as the checkpoint `directory`. */

@@ -4,17 +4,26 @@
  * step metadata and the atomic commit around it, so use handlers through a checkpointer.
  */
 import type { CheckpointArgs } from '../args/checkpointArgs.js';
+import type { StorageOptions } from '../storage/storage.js';
+
+/**
+ * Where a handler's directory lives: the object-store configuration when it is a URL
+ * (`s3://…`, `memory://…`); absent for local paths. Checkpointers pass it to every call.
+ */
+export interface StorageContext {
+  readonly storageOptions?: StorageOptions | undefined;
+}
 
 /** Writes and reads one kind of item. */
 export interface CheckpointHandler<SaveA extends CheckpointArgs = CheckpointArgs, RestoreA extends CheckpointArgs = CheckpointArgs, R = unknown, M = unknown> {
   /** Writes the item into `directory` (which exists); resolves when written. */
-  save(directory: string, args: SaveA): Promise<void>;
+  save(directory: string, args: SaveA, context?: StorageContext): Promise<void>;
   /** Reads the item of `directory`. */
-  restore(directory: string, args?: RestoreA): Promise<R>;
+  restore(directory: string, args?: RestoreA, context?: StorageContext): Promise<R>;
   /** Metadata of the item, without reading its data (null if the handler has none). */
-  metadata(directory: string): Promise<M | null>;
+  metadata(directory: string, context?: StorageContext): Promise<M | null>;
   /** Runs once after every write of a save has finished (e.g. merging per-process databases). */
-  finalize(directory: string): Promise<void>;
+  finalize(directory: string, context?: StorageContext): Promise<void>;
   /** Releases resources. */
   close(): Promise<void>;
   /**
@@ -25,7 +34,7 @@ export interface CheckpointHandler<SaveA extends CheckpointArgs = CheckpointArgs
 }
 
 /** What a checkpointer tells a handler's `asyncSave`. */
-export interface AsyncSaveContext {
+export interface AsyncSaveContext extends StorageContext {
   /**
    * Settles once `directory` exists (checkpointers create it while the handler captures its
    * inputs, as Orbax does); every write must wait for it, and fail if it rejects.

@@ -4,7 +4,6 @@
  * while the parent is still temporary, exactly as Orbax does (orbax-layout §2.4).
  */
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 
 import { z } from 'zod';
 
@@ -21,12 +20,18 @@ import {
   type CheckpointHandler,
   type HandlerClass,
   isAsyncHandler,
+  type StorageContext,
   isHandler,
   quiet,
 } from './checkpointHandler.js';
 import { CheckpointHandlerRegistry } from './handlerRegistry.js';
 import { findRegisteredHandlerClass, getHandlerType, getRegisteredArgsClasses, instantiateHandler } from './registration.js';
 import { TYPESTRS } from './typestrs.js';
+import { storageFor } from '../storage/index.js';
+
+function join(directory: string, name: string): string {
+  return storageFor(directory).join(directory, name);
+}
 
 /** Options of {@link CompositeCheckpointHandler}. */
 export interface CompositeCheckpointHandlerOptions {
@@ -51,6 +56,7 @@ interface PendingItem {
   handler: CheckpointHandler;
   tmpDir: string;
   finalDir: string;
+  storageOptions: StorageContext['storageOptions'];
 }
 
 function argsRepr(args: unknown): string {
@@ -145,8 +151,8 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
     }
   }
 
-  async save(directory: string, args: Composite): Promise<void> {
-    const futures = await this.asyncSave(directory, args, { copyInputs: false });
+  async save(directory: string, args: Composite, context?: StorageContext): Promise<void> {
+    const futures = await this.asyncSave(directory, args, { copyInputs: false, storageOptions: context?.storageOptions });
     await Promise.all(futures);
   }
 
@@ -162,6 +168,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       return { name, itemArgs: itemArgs as CheckpointArgs, handler: this.#handlerFor(name, itemArgs as CheckpointArgs) };
     });
     const parentReady = context?.directoryReady ?? Promise.resolve();
+    const storageOptions = context?.storageOptions;
     const pending: PendingItem[] = [];
     const futures: Array<Promise<void>> = [];
     for (const { name, itemArgs, handler } of plan) {
@@ -169,19 +176,20 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       const inPlace = context?.inPlace ?? false;
       const tmpDir = inPlace ? finalDir : finalDir + TMP_DIR_SUFFIX;
       const itemReady = quiet(parentReady.then(async () => {
-        await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace));
+        await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace, storageOptions ?? null));
       }));
-      pending.push({ name, handler, tmpDir, finalDir });
+      pending.push({ name, handler, tmpDir, finalDir, storageOptions });
       if (isAsyncHandler(handler)) {
         const itemContext = {
           directoryReady: itemReady,
           inPlace,
+          storageOptions,
           ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}),
           ...(context?.transfer !== undefined ? { transfer: context.transfer } : {}),
         };
         futures.push(...(await handler.asyncSave(tmpDir, itemArgs, itemContext)).map(quiet));
       } else {
-        futures.push(quiet(itemReady.then(() => handler.save(tmpDir, itemArgs))));
+        futures.push(quiet(itemReady.then(() => handler.save(tmpDir, itemArgs, { storageOptions }))));
       }
       futures.push(itemReady);
     }
@@ -195,21 +203,26 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
     const pending = this.#pending.get(directory) ?? [];
     this.#pending.delete(directory);
     for (const item of pending) {
-      await item.handler.finalize(item.tmpDir);
-      await callNative(() => native.commitDirectory(item.tmpDir, item.finalDir));
+      await item.handler.finalize(item.tmpDir, { storageOptions: item.storageOptions });
+      await callNative(() => native.commitDirectory(item.tmpDir, item.finalDir, item.storageOptions ?? null));
     }
   }
 
-  async #itemNamesOnDisk(directory: string): Promise<string[]> {
-    const entries = await readdir(directory, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isDirectory() && !e.name.includes(TMP_DIR_SUFFIX))
-      .map((e) => e.name)
-      .sort();
+  async #itemNamesOnDisk(directory: string, context: StorageContext | undefined): Promise<string[]> {
+    const storage = storageFor(directory, context?.storageOptions);
+    if (storage.kind === 'local') {
+      // Locally a missing directory rejects with readdir's own error, as before.
+      const entries = await readdir(directory, { withFileTypes: true });
+      return entries
+        .filter((e) => e.isDirectory() && !e.name.includes(TMP_DIR_SUFFIX))
+        .map((e) => e.name)
+        .sort();
+    }
+    return (await storage.list(directory)).filter((e) => e.isDirectory && !e.name.includes(TMP_DIR_SUFFIX)).map((e) => e.name);
   }
 
-  async #typestrsOf(directory: string): Promise<Record<string, string | null>> {
-    const meta = await readStepMetadata(directory, null);
+  async #typestrsOf(directory: string, context: StorageContext | undefined): Promise<Record<string, string | null>> {
+    const meta = await readStepMetadata(directory, null, context?.storageOptions);
     return meta.itemHandlers !== null && typeof meta.itemHandlers === 'object' ? { ...meta.itemHandlers } : {};
   }
 
@@ -217,12 +230,13 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
    * Restores the items named in `args` (each with its own args), or, without args, every item
    * directory, each with its configured handler or the one its typestr names.
    */
-  async restore(directory: string, args?: Composite): Promise<Composite> {
+  async restore(directory: string, args?: Composite, context?: StorageContext): Promise<Composite> {
     if (args !== undefined && !isComposite(args)) throw new InvalidArgumentError(`CompositeCheckpointHandler takes Composite args, got ${argsRepr(args)}.`);
-    const onDisk = await this.#itemNamesOnDisk(directory);
+    const onDisk = await this.#itemNamesOnDisk(directory, context);
+    const itemContext = { storageOptions: context?.storageOptions };
     const results: Record<string, unknown> = {};
     if (args === undefined || args.size === 0) {
-      const typestrs = await this.#typestrsOf(directory);
+      const typestrs = await this.#typestrsOf(directory, context);
       for (const name of onDisk) {
         const handler = this.#handlerForRestore(name, typestrs);
         if (!handler) {
@@ -231,7 +245,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
               'or call restore with an appropriate CheckpointArgs subclass.',
           );
         }
-        results[name] = await handler.restore(join(directory, name));
+        results[name] = await handler.restore(join(directory, name), undefined, itemContext);
       }
       return new Composite(results);
     }
@@ -242,24 +256,24 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
         );
       }
       const handler = this.#handlerFor(name, itemArgs as CheckpointArgs);
-      results[name] = await handler.restore(join(directory, name), itemArgs as CheckpointArgs);
+      results[name] = await handler.restore(join(directory, name), itemArgs as CheckpointArgs, itemContext);
     }
     return new Composite(results);
   }
 
   /** Step metadata with per-item metadata (null for items without a resolvable handler). */
-  async metadata(directory: string): Promise<StepMetadata<Composite>> {
-    const typestrs = await this.#typestrsOf(directory);
+  async metadata(directory: string, context?: StorageContext): Promise<StepMetadata<Composite>> {
+    const typestrs = await this.#typestrsOf(directory, context);
     const items: Record<string, unknown> = {};
-    for (const name of await this.#itemNamesOnDisk(directory)) {
+    for (const name of await this.#itemNamesOnDisk(directory, context)) {
       const handler = this.#handlerForRestore(name, typestrs);
       try {
-        items[name] = handler ? await handler.metadata(join(directory, name)) : null;
+        items[name] = handler ? await handler.metadata(join(directory, name), { storageOptions: context?.storageOptions }) : null;
       } catch {
         items[name] = null;
       }
     }
-    return readStepMetadata(directory, new Composite(items));
+    return readStepMetadata(directory, new Composite(items), context?.storageOptions);
   }
 
   async close(): Promise<void> {

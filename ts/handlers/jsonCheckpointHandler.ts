@@ -1,5 +1,4 @@
 /** `JsonCheckpointHandler`: one JSON file (`metadata` by default) in Python's `json.dumps` bytes. */
-import { join } from 'node:path';
 
 import { z } from 'zod';
 
@@ -7,9 +6,10 @@ import { parseArgsOptions } from '../args/checkpointArgs.js';
 import { JsonRestore, JsonSave } from '../args/json.js';
 import { callNative } from '../errors.js';
 import { native } from '../native.js';
+import { storageFor } from '../storage/index.js';
 import { fromTaggedJson } from '../tree/pyValue.js';
 import { expectArgs } from './argsCheck.js';
-import type { AsyncCheckpointHandler, AsyncSaveContext } from './checkpointHandler.js';
+import type { AsyncCheckpointHandler, AsyncSaveContext, StorageContext } from './checkpointHandler.js';
 import { TYPESTRS } from './typestrs.js';
 
 const optionsSchema = z.object({ filename: z.string().min(1).optional() }).strict();
@@ -30,21 +30,23 @@ export class JsonCheckpointHandler implements AsyncCheckpointHandler<JsonSave, J
     return JsonCheckpointHandler.typestr();
   }
 
-  async save(directory: string, args: JsonSave): Promise<void> {
-    await Promise.all(await this.asyncSave(directory, args));
+  async save(directory: string, args: JsonSave, context?: StorageContext): Promise<void> {
+    await Promise.all(await this.asyncSave(directory, args, context));
   }
 
   async asyncSave(directory: string, args: JsonSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const save = expectArgs('JsonCheckpointHandler', args, [JsonSave]);
     // The value was captured when the JsonSave was made.
-    const path = join(directory, this.filename);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => callNative(() => native.writePythonJson(path, save.tagged)))];
+    const path = storageFor(directory).join(directory, this.filename);
+    const storageOptions = context?.storageOptions ?? null;
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => callNative(() => native.writePythonJson(path, save.tagged, storageOptions)))];
   }
 
   /** The JSON value: ints as `number` (`bigint` beyond 2^53), floats (incl. NaN, ±Infinity) as `number`. */
-  async restore(directory: string, args?: JsonRestore): Promise<unknown> {
+  async restore(directory: string, args?: JsonRestore, context?: StorageContext): Promise<unknown> {
     if (args !== undefined) expectArgs('JsonCheckpointHandler', args, [JsonRestore]);
-    const tagged = await callNative(() => native.readPythonJson(join(directory, this.filename)));
+    const path = storageFor(directory).join(directory, this.filename);
+    const tagged = await callNative(() => native.readPythonJson(path, context?.storageOptions ?? null));
     return fromTaggedJson(tagged);
   }
 

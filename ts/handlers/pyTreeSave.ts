@@ -118,6 +118,8 @@ export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (director
     ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
     ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
   };
+  // TODO(merge): once saveItemPlan takes a trailing storageOptions, accept `context.storageOptions`
+  // (AsyncSaveContext, passed by the checkpointers) here and pass it as its third argument.
   return (directory: string, transfer?: number) =>
     callNative(() => native.saveItemPlan(directory, transfer === undefined ? plan : { ...plan, transfer }));
 }

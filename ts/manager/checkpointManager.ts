@@ -11,9 +11,7 @@
  * `<step>.orbax-checkpoint-tmp` directory, which the manager ignores (and removes with
  * `cleanupTmpDirectories`).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { rename } from 'node:fs/promises';
 
 import { z } from 'zod';
 
@@ -43,6 +41,7 @@ import { isPlainObject } from '../tree/pytree.js';
 import { fromTaggedJson, toTaggedJson } from '../tree/pyValue.js';
 import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 import { parseOptions } from '../validation.js';
+import { type Storage, storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 
 /** The single item's name (Orbax's `DEFAULT_ITEM_NAME`). */
 export const DEFAULT_ITEM_NAME = 'default';
@@ -62,6 +61,12 @@ export interface CheckpointManagerInit {
   itemNames?: string[];
   /** The handler of the single item, or item name → handler. */
   itemHandlers?: CheckpointHandler | Record<string, CheckpointHandler>;
+  /**
+   * Object-store configuration (credentials, region, endpoint...) when `directory` is a URL
+   * (`s3://bucket/run`, `gs://`, `az://`, `memory://`). Steps there are written in place and
+   * committed by `commit_success.txt`.
+   */
+  storageOptions?: StorageOptions;
 }
 
 const initSchema = z
@@ -71,6 +76,7 @@ const initSchema = z
     handlerRegistry: z.instanceof(CheckpointHandlerRegistry).optional(),
     itemNames: z.array(z.string().min(1)).optional(),
     itemHandlers: z.union([z.custom<CheckpointHandler>(isHandler), z.record(z.string(), z.custom<CheckpointHandler>(isHandler))]).optional(),
+    storageOptions: storageOptionsSchema.optional(),
   })
   .strict();
 
@@ -119,6 +125,8 @@ export class CheckpointManager {
   readonly #checkpointer: Checkpointer<CompositeCheckpointHandler> | AsyncCheckpointer<CompositeCheckpointHandler>;
   readonly #background = new BackgroundSaves();
   readonly #atomicity: AtomicityOptions;
+  readonly #storage: Storage;
+  readonly #storageOptions: StorageOptions | undefined;
   #mode: ItemMode | undefined;
   #checkpoints: PolicyCheckpointInfo[] = [];
   #initialized = false;
@@ -128,7 +136,9 @@ export class CheckpointManager {
       throw new InvalidArgumentError('CheckpointManager takes a directory path.');
     }
     const parsed = parseOptions(initSchema, init, 'CheckpointManager arguments');
-    this.directory = resolve(directory);
+    this.#storageOptions = parsed.storageOptions;
+    this.#storage = storageFor(directory, parsed.storageOptions);
+    this.directory = this.#storage.resolve(directory);
     this.#options = resolveManagerOptions((parsed.options ?? {}) as CheckpointManagerOptions, { warn });
     const o = this.#options;
     if (o.todeleteFullPath !== null) {
@@ -162,10 +172,15 @@ export class CheckpointManager {
       });
     }
     this.#checkpointer = o.enableAsyncCheckpointing
-      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs }, atomicityOptions: this.#atomicity })
-      : new Checkpointer(this.#handler, { atomicityOptions: this.#atomicity });
+      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs }, atomicityOptions: this.#atomicity, ...this.#storageOption() })
+      : new Checkpointer(this.#handler, { atomicityOptions: this.#atomicity, ...this.#storageOption() });
     this.ready = this.#initialize(parsed.metadata);
     this.ready.catch(() => undefined);
+  }
+
+  /** `{ storageOptions }` when there are some (for options objects that omit absent keys). */
+  #storageOption(): { storageOptions?: StorageOptions } {
+    return this.#storageOptions !== undefined ? { storageOptions: this.#storageOptions } : {};
   }
 
   /** Constructs a manager and waits for its initial scan of the root. */
@@ -177,13 +192,15 @@ export class CheckpointManager {
 
   async #initialize(metadata: Record<string, unknown> | undefined): Promise<void> {
     const o = this.#options;
-    if (o.create) await mkdir(this.directory, { recursive: true });
-    if (o.cleanupTmpDirectories && existsSync(this.directory)) await this.#cleanupTmpDirectories();
+    const storage = this.#storage;
+    if (o.create) await storage.makeDirectory(this.directory);
+    if (o.cleanupTmpDirectories && (await storage.exists(this.directory))) await this.#cleanupTmpDirectories();
     if (metadata !== undefined && o.saveRootMetadata && !o.readOnly) {
-      const file = join(this.directory, ROOT_METADATA_DIR, ROOT_METADATA_FILE);
-      if (!existsSync(file)) {
-        await mkdir(dirname(file), { recursive: true });
-        await callNative(() => native.writePythonJson(file, toTaggedJson({ internal_metadata: {}, custom_metadata: metadata }, 'root metadata')));
+      const file = storage.join(this.directory, ROOT_METADATA_DIR, ROOT_METADATA_FILE);
+      if (!(await storage.exists(file))) {
+        await storage.makeDirectory(storage.parent(file));
+        const value = toTaggedJson({ internal_metadata: {}, custom_metadata: metadata }, 'root metadata');
+        await callNative(() => native.writePythonJson(file, value, this.#storageOptions ?? null));
       }
     }
     await this.#scan();
@@ -196,18 +213,18 @@ export class CheckpointManager {
    */
   async #cleanupTmpDirectories(): Promise<void> {
     if (resolveAtomicityMode(this.directory, this.#atomicity) === 'atomic_rename') {
-      await cleanupTmpDirectories(this.directory, { atomicityOptions: this.#atomicity });
+      await cleanupTmpDirectories(this.directory, { atomicityOptions: this.#atomicity, ...this.#storageOption() });
       return;
     }
-    for (const entry of await readdir(this.directory, { withFileTypes: true })) {
-      const path = join(this.directory, entry.name);
-      if (!entry.isDirectory() || !/^(?:.+_)?\d+$/.test(entry.name) || (await isCheckpointFinalized(path, { atomicityOptions: this.#atomicity }))) continue;
-      await rm(path, { recursive: true, force: true });
+    for (const entry of await this.#storage.list(this.directory)) {
+      const path = this.#storage.join(this.directory, entry.name);
+      if (!entry.isDirectory || !/^(?:.+_)?\d+$/.test(entry.name) || (await isCheckpointFinalized(path, { atomicityOptions: this.#atomicity, ...this.#storageOption() }))) continue;
+      await this.#storage.remove(path);
     }
   }
 
   async #scan(): Promise<void> {
-    const found = existsSync(this.directory) ? await this.#nameFormat.findAll(this.directory) : [];
+    const found = (await this.#storage.exists(this.directory)) ? await this.#nameFormat.findAll(this.directory, this.#storageOption()) : [];
     found.sort((a, b) => a.step - b.step);
     const lightweight = this.#options.lightweightInitialize;
     this.#checkpoints = await Promise.all(
@@ -220,9 +237,9 @@ export class CheckpointManager {
   }
 
   async #readMetrics(stepDir: string): Promise<Record<string, unknown> | null> {
-    const file = join(stepDir, METRICS_ITEM_NAME, METRICS_ITEM_NAME);
-    if (!existsSync(file)) return null;
-    const value = fromTaggedJson(await callNative(() => native.readPythonJson(file)));
+    const file = this.#storage.join(stepDir, METRICS_ITEM_NAME, METRICS_ITEM_NAME);
+    if (!(await this.#storage.exists(file))) return null;
+    const value = fromTaggedJson(await callNative(() => native.readPythonJson(file, this.#storageOptions ?? null)));
     return isPlainObject(value) ? value : null;
   }
 
@@ -323,7 +340,7 @@ export class CheckpointManager {
       warn('Requested `tracked_metric`; did not provide metrics.');
     }
     const stepDir = this.#stepDir(step);
-    if (existsSync(stepDir)) warn(`${stepDir} exists on disk but is not a step this manager knows; it is replaced, as Orbax does.`);
+    if (await this.#storage.exists(stepDir)) warn(`${stepDir} exists on disk but is not a step this manager knows; it is replaced, as Orbax does.`);
     const latest = this.latestStep();
     await this.#checkpointer.save(stepDir, new Composite(items), {
       force: true,
@@ -352,14 +369,22 @@ export class CheckpointManager {
 
   async #deleteFromDisk(step: number): Promise<void> {
     const stepDir = this.#stepDir(step);
-    if (!existsSync(stepDir)) return;
+    const storage = this.#storage;
+    if (!(await storage.exists(stepDir))) return;
     const subdir = this.#options.todeleteSubdir;
     if (subdir !== null) {
-      const trash = join(this.directory, subdir);
-      await mkdir(trash, { recursive: true });
-      await rename(stepDir, join(trash, this.#nameFormat.buildName(step)));
+      const trash = storage.join(this.directory, subdir);
+      const target = storage.join(trash, this.#nameFormat.buildName(step));
+      await storage.makeDirectory(trash);
+      if (storage.hasAtomicRename) {
+        await rename(stepDir, target);
+      } else {
+        // No rename on object stores: copy, then delete.
+        await storage.copy(stepDir, target);
+        await storage.remove(stepDir);
+      }
     } else {
-      await rm(stepDir, { recursive: true, force: true });
+      await storage.remove(stepDir);
     }
   }
 
@@ -373,15 +398,15 @@ export class CheckpointManager {
     const parsed = parseOptions(z.object({ args: z.instanceof(CheckpointArgs).optional(), directory: z.string().optional() }).strict(), opts, 'CheckpointManager.restore options');
     await this.ready;
     await this.waitUntilFinished();
-    const base = parsed.directory !== undefined ? resolve(parsed.directory) : this.directory;
+    const base = parsed.directory !== undefined ? storageFor(parsed.directory).resolve(parsed.directory) : this.directory;
     let target = step;
     if (target === null) {
-      target = parsed.directory !== undefined ? ((await checkpointSteps(base)).at(-1) ?? null) : this.latestStep();
+      target = parsed.directory !== undefined ? ((await checkpointSteps(base, this.#storageOption())).at(-1) ?? null) : this.latestStep();
       if (target === null) throw new NotFoundError(`No steps found in ${base}.`);
     }
     const stepDir = this.#stepDir(target, base);
-    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
-    const mode = parsed.args !== undefined ? this.#decideMode(parsed.args, 'restore') : (this.#mode ?? (existsSync(join(stepDir, DEFAULT_ITEM_NAME)) ? 'default' : 'composite'));
+    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity, ...this.#storageOption() }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
+    const mode = parsed.args !== undefined ? this.#decideMode(parsed.args, 'restore') : (this.#mode ?? ((await this.#storage.exists(this.#storage.join(stepDir, DEFAULT_ITEM_NAME))) ? 'default' : 'composite'));
     if (mode === 'default') {
       const result = await this.#checkpointer.restore(stepDir, parsed.args !== undefined ? new Composite({ [DEFAULT_ITEM_NAME]: parsed.args }) : undefined);
       return result.get(DEFAULT_ITEM_NAME);
@@ -404,9 +429,9 @@ export class CheckpointManager {
     await this.ready;
     if (step === undefined || step === null) {
       for (const name of [ROOT_METADATA_FILE, 'metadata']) {
-        const file = join(this.directory, ROOT_METADATA_DIR, name);
-        if (!existsSync(file) || !(await stat(file)).isFile()) continue;
-        const value = fromTaggedJson(await callNative(() => native.readPythonJson(file))) as Record<string, unknown>;
+        const file = this.#storage.join(this.directory, ROOT_METADATA_DIR, name);
+        if (!(await this.#storage.isFile(file))) continue;
+        const value = fromTaggedJson(await callNative(() => native.readPythonJson(file, this.#storageOptions ?? null))) as Record<string, unknown>;
         if (name !== ROOT_METADATA_FILE) return { internalMetadata: {}, customMetadata: value };
         return {
           internalMetadata: (value.internal_metadata ?? {}) as Record<string, unknown>,
@@ -417,10 +442,10 @@ export class CheckpointManager {
     }
     await this.waitUntilFinished();
     const stepDir = this.#stepDir(step);
-    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
+    if (!(await isCheckpointFinalized(stepDir, { atomicityOptions: this.#atomicity, ...this.#storageOption() }))) throw new NotFoundError(`Checkpoint at ${stepDir} not found.`);
     const meta = await this.#checkpointer.metadata(stepDir);
     const items = meta.itemMetadata as Composite | null;
-    const mode = this.#mode ?? (existsSync(join(stepDir, DEFAULT_ITEM_NAME)) ? 'default' : 'composite');
+    const mode = this.#mode ?? ((await this.#storage.exists(this.#storage.join(stepDir, DEFAULT_ITEM_NAME))) ? 'default' : 'composite');
     const itemMetadata =
       items === null ? null : mode === 'default' ? (items.has(DEFAULT_ITEM_NAME) ? items.get(DEFAULT_ITEM_NAME) : null) : new Composite(Object.fromEntries(items.entries().filter(([n]) => n !== METRICS_ITEM_NAME)));
     const metrics = (await this.#readMetrics(stepDir)) ?? meta.metrics;

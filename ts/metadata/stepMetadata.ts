@@ -1,11 +1,12 @@
 /** Reading `_CHECKPOINT_METADATA` (Orbax's tolerant rules live in the native core). */
 import { callNative } from '../errors.js';
 import { native } from '../native.js';
+import type { StorageOptions } from '../storage/storage.js';
 import type { StepMetadata } from './types.js';
 
 /** Reads the step metadata of `directory`, with `itemMetadata` filled in by the caller. */
-export async function readStepMetadata<I>(directory: string, itemMetadata: I | null): Promise<StepMetadata<I>> {
-  const info = await callNative(() => native.readStepMetadata(directory));
+export async function readStepMetadata<I>(directory: string, itemMetadata: I | null, storageOptions?: StorageOptions): Promise<StepMetadata<I>> {
+  const info = await callNative(() => native.readStepMetadata(directory, storageOptions ?? null));
   let itemHandlers: StepMetadata['itemHandlers'] = info.itemHandler ?? null;
   if (info.itemHandlerNames && info.itemHandlerTypes) {
     const types = info.itemHandlerTypes;

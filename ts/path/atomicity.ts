@@ -3,20 +3,23 @@
  * (layout §9.4): ATOMIC_RENAME (write under `<name>.orbax-checkpoint-tmp`, then rename) and
  * COMMIT_FILE (write under the final name, then add `commit_success.txt`).
  */
-import { basename, dirname, join } from 'node:path';
-
 import { z } from 'zod';
 
 import { TMP_DIR_SUFFIX } from '../checkpointers/checkpointPath.js';
+import { InvalidArgumentError } from '../errors.js';
 import { parseOptions } from '../validation.js';
-import { exists, isDirectory, isSymlink } from '../util/fsChecks.js';
+import { isSymlink } from '../util/fsChecks.js';
+import { isRemoteLocation, type Storage, storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 
 export { TMP_DIR_SUFFIX };
 
 /** The marker file of a committed checkpoint (written in both modes; required in COMMIT_FILE). */
 export const COMMIT_SUCCESS_FILE = 'commit_success.txt';
 
-/** Python `AtomicityMode`: `auto` = `commit_file` for `gs://` paths, `atomic_rename` otherwise. */
+/**
+ * Python `AtomicityMode`: `auto` = `commit_file` on object stores (every URL but `file://`: none
+ * has an atomic rename; Python does it for `gs://`), `atomic_rename` on local paths.
+ */
 export type AtomicityMode = 'auto' | 'commit_file' | 'atomic_rename';
 
 /** Python `ocp.options.AtomicityOptions`. */
@@ -40,9 +43,11 @@ export const atomicityOptionsSchema = z
 /** Options of the finalized/temporary predicates. */
 export interface AtomicityCheckOptions {
   atomicityOptions?: AtomicityOptions;
+  /** Object-store configuration (credentials, endpoint...) for URL paths. */
+  storageOptions?: StorageOptions;
 }
 
-const checkOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional() }).strict();
+const checkOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional(), storageOptions: storageOptionsSchema.optional() }).strict();
 
 /** Python `gcs_utils.is_gcs_path`. orbax-ts has no GCS backend; this only picks the atomicity mode. */
 export function isGcsPath(path: string): boolean {
@@ -51,30 +56,37 @@ export function isGcsPath(path: string): boolean {
 
 type ConcreteMode = Exclude<AtomicityMode, 'auto'>;
 
-/** Python `get_default_temporary_path_class`: an explicit mode wins, else by storage. */
+/**
+ * Python `get_default_temporary_path_class`: an explicit mode wins, else by storage. Object
+ * stores cannot rename a directory atomically, so `atomic_rename` there is an error.
+ */
 export function resolveAtomicityMode(path: string, options?: AtomicityOptions): ConcreteMode {
   const mode = options?.mode ?? 'auto';
+  const remote = isRemoteLocation(path);
+  if (mode === 'atomic_rename' && remote) {
+    throw new InvalidArgumentError(`Atomicity mode atomic_rename is not possible at ${path}: object stores have no atomic rename; use commit_file.`);
+  }
   if (mode !== 'auto') return mode;
-  return isGcsPath(path) ? 'commit_file' : 'atomic_rename';
+  return remote ? 'commit_file' : 'atomic_rename';
 }
 
 // The four validators of Python's TemporaryPath classes, as booleans. Like Python, `is_dir`
 // follows symlinks for finals; temporaries must not be symlinks (they get deleted).
 
-async function isAtomicRenameFinal(path: string): Promise<boolean> {
-  return !basename(path).includes(TMP_DIR_SUFFIX) && (await isDirectory(path));
+async function isAtomicRenameFinal(path: string, storage: Storage): Promise<boolean> {
+  return !storage.basename(path).includes(TMP_DIR_SUFFIX) && (await storage.isDirectory(path));
 }
 
-async function isAtomicRenameTemporary(path: string): Promise<boolean> {
-  return !(await isSymlink(path)) && basename(path).includes(TMP_DIR_SUFFIX) && (await isDirectory(path));
+async function isAtomicRenameTemporary(path: string, storage: Storage): Promise<boolean> {
+  return !(await isSymlink(path)) && storage.basename(path).includes(TMP_DIR_SUFFIX) && (await storage.isDirectory(path));
 }
 
-async function isCommitFileFinal(path: string): Promise<boolean> {
-  return (await exists(join(path, COMMIT_SUCCESS_FILE))) && (await isDirectory(path));
+async function isCommitFileFinal(path: string, storage: Storage): Promise<boolean> {
+  return (await storage.exists(storage.join(path, COMMIT_SUCCESS_FILE))) && (await storage.isDirectory(path));
 }
 
-async function isCommitFileTemporary(path: string): Promise<boolean> {
-  return !(await isSymlink(path)) && !(await exists(join(path, COMMIT_SUCCESS_FILE))) && (await isDirectory(path));
+async function isCommitFileTemporary(path: string, storage: Storage): Promise<boolean> {
+  return !(await isSymlink(path)) && !(await storage.exists(storage.join(path, COMMIT_SUCCESS_FILE))) && (await storage.isDirectory(path));
 }
 
 /** Validated atomicity options (internal callers pass already-typed values). */
@@ -82,32 +94,41 @@ export function parseAtomicityCheckOptions(opts: AtomicityCheckOptions | undefin
   return parseOptions(checkOptionsSchema, opts, what).atomicityOptions;
 }
 
+/** Validated atomicity and storage options. */
+export function parseCheckOptions(opts: AtomicityCheckOptions | undefined, what: string): { atomicityOptions?: AtomicityOptions | undefined; storageOptions?: StorageOptions | undefined } {
+  return parseOptions(checkOptionsSchema, opts, what);
+}
+
 /**
  * Python `is_checkpoint_finalized` (= `temporary_paths.is_path_finalized`). A missing path or a
  * regular file is not finalized (0.12.8 returns False; the seed's ValueError is gone).
  */
 export async function isCheckpointFinalized(path: string, opts?: AtomicityCheckOptions): Promise<boolean> {
-  return isPathFinalized(path, parseAtomicityCheckOptions(opts, 'isCheckpointFinalized options'));
+  const { atomicityOptions, storageOptions } = parseCheckOptions(opts, 'isCheckpointFinalized options');
+  return isPathFinalized(path, atomicityOptions, storageOptions);
 }
 
 /** Python `is_tmp_checkpoint` (= `temporary_paths.is_path_temporary`). Missing → false. */
 export async function isTmpCheckpoint(path: string, opts?: AtomicityCheckOptions): Promise<boolean> {
-  return isPathTemporary(path, parseAtomicityCheckOptions(opts, 'isTmpCheckpoint options'));
+  const { atomicityOptions, storageOptions } = parseCheckOptions(opts, 'isTmpCheckpoint options');
+  return isPathTemporary(path, atomicityOptions, storageOptions);
 }
 
 /** {@link isCheckpointFinalized} without option validation, for internal callers. */
-export async function isPathFinalized(path: string, options?: AtomicityOptions): Promise<boolean> {
-  if (resolveAtomicityMode(path, options) === 'atomic_rename') return isAtomicRenameFinal(path);
-  if (await isCommitFileFinal(path)) return true;
-  return options?.allowLegacyAtomicRename === true && isAtomicRenameFinal(path);
+export async function isPathFinalized(path: string, options?: AtomicityOptions, storageOptions?: StorageOptions): Promise<boolean> {
+  const storage = storageFor(path, storageOptions);
+  if (resolveAtomicityMode(path, options) === 'atomic_rename') return isAtomicRenameFinal(path, storage);
+  if (await isCommitFileFinal(path, storage)) return true;
+  return options?.allowLegacyAtomicRename === true && isAtomicRenameFinal(path, storage);
 }
 
 /** {@link isTmpCheckpoint} without option validation, for internal callers. */
-export async function isPathTemporary(path: string, options?: AtomicityOptions): Promise<boolean> {
-  if (resolveAtomicityMode(path, options) === 'atomic_rename') return isAtomicRenameTemporary(path);
+export async function isPathTemporary(path: string, options?: AtomicityOptions, storageOptions?: StorageOptions): Promise<boolean> {
+  const storage = storageFor(path, storageOptions);
+  if (resolveAtomicityMode(path, options) === 'atomic_rename') return isAtomicRenameTemporary(path, storage);
   // A legacy rename-style final is never temporary, even without commit_success.txt.
-  if (options?.allowLegacyAtomicRename === true && (await isAtomicRenameFinal(path))) return false;
-  return isCommitFileTemporary(path);
+  if (options?.allowLegacyAtomicRename === true && (await isAtomicRenameFinal(path, storage))) return false;
+  return isCommitFileTemporary(path, storage);
 }
 
 /**
@@ -116,7 +137,8 @@ export async function isPathTemporary(path: string, options?: AtomicityOptions):
  */
 export function finalPathOfTemporary(tmpPath: string, options?: AtomicityOptions): string {
   if (resolveAtomicityMode(tmpPath, options) === 'commit_file') return tmpPath;
-  const name = basename(tmpPath);
+  const storage = storageFor(tmpPath);
+  const name = storage.basename(tmpPath);
   const at = name.indexOf(TMP_DIR_SUFFIX);
-  return at === -1 ? tmpPath : join(dirname(tmpPath), name.slice(0, at));
+  return at === -1 ? tmpPath : storage.join(storage.parent(tmpPath), name.slice(0, at));
 }

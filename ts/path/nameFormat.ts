@@ -2,31 +2,37 @@
  * `NameFormat`: how step numbers map to directory names, and how steps are found under a root
  * (Python `path.step.NameFormat`, `standard_name_format`, `composite_name_format`).
  */
-import { readdir } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
-
 import { z } from 'zod';
 
 import { InvalidArgumentError } from '../errors.js';
 import { parseOptions } from '../validation.js';
 import { type AtomicityOptions, atomicityOptionsSchema, isPathFinalized } from './atomicity.js';
 import { Metadata } from './stepPathMetadata.js';
-import { isDirectory } from '../util/fsChecks.js';
+import { storageFor, type StorageOptions } from '../storage/index.js';
+
+/** Where a step lookup reads: object-store configuration for URL roots. */
+export interface StepLookupOptions {
+  storageOptions?: StorageOptions | undefined;
+}
+
+function basename(location: string): string {
+  return storageFor(location).basename(location);
+}
 
 /** Python `NameFormat` protocol. Every lookup ignores uncommitted (temporary) step directories. */
 export interface NameFormat {
   /** The directory name of `step` (used to write it). */
   buildName(step: number): string;
   /** Every committed step under `basePath` (sorted by step, then name; `[]` if the root is missing). */
-  findAll(basePath: string): Promise<Metadata[]>;
+  findAll(basePath: string, options?: StepLookupOptions): Promise<Metadata[]>;
   /** The committed step `step` under `basePath`, or an `InvalidArgumentError` (Python `ValueError`). */
-  findStep(basePath: string, step: number): Promise<Metadata>;
+  findStep(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata>;
   /** E.g. `StandardNameFormat("ckpt_1234")`; used in error messages. */
   toString(): string;
   /** Seed 002 parity (gone in 0.12.x): the metadata of `stepPath` if it is a committed step of this format, else null. */
-  buildMetadata?(stepPath: string): Promise<Metadata | null>;
+  buildMetadata?(stepPath: string, options?: StepLookupOptions): Promise<Metadata | null>;
   /** Seed 002 parity (gone in 0.12.x): `findStep` returning null instead of throwing. */
-  findMetadata?(basePath: string, step: number): Promise<Metadata | null>;
+  findMetadata?(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata | null>;
 }
 
 /** Options of {@link standardNameFormat} (keyword-only in 0.12.8). */
@@ -54,7 +60,8 @@ export function stepPrefixWithUnderscore(stepPrefix?: string | null): string {
 
 /** Python `build_step_path`: `<basePath>/<nameFormat.buildName(step)>`, without I/O. */
 export function buildStepPath(basePath: string, nameFormat: NameFormat, step: number): string {
-  return resolve(basePath, nameFormat.buildName(step));
+  const storage = storageFor(basePath);
+  return storage.join(storage.resolve(basePath), nameFormat.buildName(step));
 }
 
 /**
@@ -121,44 +128,48 @@ class StandardNameFormat implements NameFormat {
     return `StandardNameFormat("${this.buildName(1234)}")`;
   }
 
-  async buildMetadata(stepPath: string): Promise<Metadata | null> {
-    const path = resolve(stepPath);
-    if (!(await isPathFinalized(path, this.#atomicityOptions))) return null;
+  async buildMetadata(stepPath: string, options?: StepLookupOptions): Promise<Metadata | null> {
+    const storageOptions = options?.storageOptions;
+    const path = storageFor(stepPath, storageOptions).resolve(stepPath);
+    if (!(await isPathFinalized(path, this.#atomicityOptions, storageOptions))) return null;
     const match = this.#namePattern.exec(basename(path));
-    return match ? new Metadata(Number(match[1]), path) : null;
+    return match ? new Metadata(Number(match[1]), path, storageOptions) : null;
   }
 
-  async findAll(basePath: string): Promise<Metadata[]> {
-    const base = resolve(basePath);
-    if (!(await isDirectory(base))) return [];
-    const names = (await readdir(base)).filter((name) => name.startsWith(this.#prefix));
+  async findAll(basePath: string, options?: StepLookupOptions): Promise<Metadata[]> {
+    const storage = storageFor(basePath, options?.storageOptions);
+    const base = storage.resolve(basePath);
+    if (!(await storage.isDirectory(base))) return [];
+    const names = (await storage.list(base)).map((entry) => entry.name).filter((name) => name.startsWith(this.#prefix));
     const found = await buildStepMetadatas(
-      names.map((name) => resolve(base, name)),
-      (path) => this.buildMetadata(path),
+      names.map((name) => storage.join(base, name)),
+      (path) => this.buildMetadata(path, options),
     );
     return sortByStep(found);
   }
 
-  async findStep(basePath: string, step: number): Promise<Metadata> {
-    const base = resolve(basePath);
-    if (!(await isDirectory(base))) {
+  async findStep(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata> {
+    const storageOptions = options?.storageOptions;
+    const storage = storageFor(basePath, storageOptions);
+    const base = storage.resolve(basePath);
+    if (!(await storage.isDirectory(base))) {
       throw new InvalidArgumentError(`Invalid base_path: ${base} does not exist or is not a directory.`);
     }
     // The step is known, so only the exact name counts (no regex): fixed length 4 looks for 0005.
-    const path = resolve(base, this.buildName(step));
-    if (await isPathFinalized(path, this.#atomicityOptions)) return new Metadata(step, path);
+    const path = storage.join(base, this.buildName(step));
+    if (await isPathFinalized(path, this.#atomicityOptions, storageOptions)) return new Metadata(step, path, storageOptions);
     throw new InvalidArgumentError(`No step path found with name=${this.buildName(step)}, NameFormat=${this.toString()} for step=${step} under ${base}.`);
   }
 
-  async findMetadata(basePath: string, step: number): Promise<Metadata | null> {
-    return maybeFindStep(this, basePath, step);
+  async findMetadata(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata | null> {
+    return maybeFindStep(this, basePath, step, options);
   }
 }
 
 /** `findStep`, with a "not found" `InvalidArgumentError` turned into null. */
-async function maybeFindStep(nameFormat: NameFormat, basePath: string, step: number): Promise<Metadata | null> {
+async function maybeFindStep(nameFormat: NameFormat, basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata | null> {
   try {
-    return await nameFormat.findStep(basePath, step);
+    return await nameFormat.findStep(basePath, step, options);
   } catch (error) {
     if (error instanceof InvalidArgumentError) return null;
     throw error;
@@ -203,11 +214,11 @@ class CompositeNameFormat implements NameFormat {
     return `Composite([${this.#reads.map(String).join(',')}])`;
   }
 
-  async findAll(basePath: string): Promise<Metadata[]> {
+  async findAll(basePath: string, options?: StepLookupOptions): Promise<Metadata[]> {
     const seen = new Set<string>();
     const result: Metadata[] = [];
     for (const format of this.#reads) {
-      for (const metadata of await format.findAll(basePath)) {
+      for (const metadata of await format.findAll(basePath, options)) {
         if (!seen.has(metadata.path)) {
           seen.add(metadata.path);
           result.push(metadata);
@@ -217,11 +228,11 @@ class CompositeNameFormat implements NameFormat {
     return result;
   }
 
-  async findStep(basePath: string, step: number): Promise<Metadata> {
+  async findStep(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata> {
     const messages: string[] = [];
     for (const format of this.#reads) {
       try {
-        return await format.findStep(basePath, step);
+        return await format.findStep(basePath, step, options);
       } catch (error) {
         messages.push(error instanceof Error ? error.message : String(error));
       }
@@ -229,16 +240,16 @@ class CompositeNameFormat implements NameFormat {
     throw new InvalidArgumentError(messages.join('\n'));
   }
 
-  async buildMetadata(stepPath: string): Promise<Metadata | null> {
+  async buildMetadata(stepPath: string, options?: StepLookupOptions): Promise<Metadata | null> {
     for (const format of this.#reads) {
-      const metadata = (await format.buildMetadata?.(stepPath)) ?? null;
+      const metadata = (await format.buildMetadata?.(stepPath, options)) ?? null;
       if (metadata !== null) return metadata;
     }
     return null;
   }
 
-  async findMetadata(basePath: string, step: number): Promise<Metadata | null> {
-    return maybeFindStep(this, basePath, step);
+  async findMetadata(basePath: string, step: number, options?: StepLookupOptions): Promise<Metadata | null> {
+    return maybeFindStep(this, basePath, step, options);
   }
 }
 

@@ -20,6 +20,7 @@ export {
   type NameFormat,
   standardNameFormat,
   type StandardNameFormatOptions,
+  type StepLookupOptions,
   stepPrefixWithUnderscore,
 } from './nameFormat.js';
 export {

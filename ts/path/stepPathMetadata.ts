@@ -1,7 +1,9 @@
 /** `path.step.Metadata`: a step number and its directory, with lazily read timestamps. */
 import { stat } from 'node:fs/promises';
 
+import { NotFoundError } from '../errors.js';
 import { readStepMetadata } from '../metadata/stepMetadata.js';
+import { storageFor, type StorageOptions } from '../storage/index.js';
 
 interface Timestamps {
   init: bigint | null;
@@ -16,17 +18,20 @@ interface Timestamps {
 export class Metadata {
   readonly step: number;
   readonly path: string;
+  readonly #storageOptions: StorageOptions | undefined;
   // Like Python's cached_property, a failed read is not cached: the next call tries again.
   #timestamps: Promise<Timestamps> | undefined;
 
-  constructor(step: number, path: string) {
+  /** `storageOptions`: object-store configuration, when `path` is a URL. */
+  constructor(step: number, path: string, storageOptions?: StorageOptions) {
     this.step = step;
     this.path = path;
+    this.#storageOptions = storageOptions;
   }
 
   #readTimestamps(): Promise<Timestamps> {
     if (this.#timestamps === undefined) {
-      const pending = readStepMetadata(this.path, null).then((meta) => ({ init: meta.initTimestampNsecs, commit: meta.commitTimestampNsecs }));
+      const pending = readStepMetadata(this.path, null, this.#storageOptions).then((meta) => ({ init: meta.initTimestampNsecs, commit: meta.commitTimestampNsecs }));
       this.#timestamps = pending;
       pending.catch(() => {
         if (this.#timestamps === pending) this.#timestamps = undefined;
@@ -52,7 +57,12 @@ export class Metadata {
   async commitTimestamp(): Promise<Date> {
     const nsecs = await this.commitTimestampNsecs();
     if (nsecs !== null) return new Date(Number(nsecs / 1_000_000n));
-    return new Date((await stat(this.path)).mtimeMs);
+    const storage = storageFor(this.path, this.#storageOptions);
+    // Locally a missing directory rejects with stat's own ENOENT error, as before.
+    if (storage.kind === 'local') return new Date((await stat(this.path)).mtimeMs);
+    const modified = await storage.modifiedMs(this.path);
+    if (modified === undefined) throw new NotFoundError(`No such file or directory: ${this.path}`);
+    return new Date(modified);
   }
 
   /** Dataclass equality: same step and same path. */

@@ -3,11 +3,11 @@
  * (0.12.8 `atomicity.AtomicRenameTemporaryPath` and `temporary_paths`, exposed under their
  * older `path.step` names).
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 
-import { type AtomicityCheckOptions, type AtomicityOptions, isPathTemporary, parseAtomicityCheckOptions, TMP_DIR_SUFFIX } from './atomicity.js';
-import { exists } from '../util/fsChecks.js';
+import { type AtomicityCheckOptions, type AtomicityOptions, isPathTemporary, parseCheckOptions, TMP_DIR_SUFFIX } from './atomicity.js';
+import { storageFor, type StorageLocationOptions, storageLocationOptionsSchema, type StorageOptions } from '../storage/index.js';
+import { parseOptions } from '../validation.js';
 
 /** The file of step metadata (`_CHECKPOINT_METADATA`, layout §3.2). */
 const STEP_METADATA_FILE = '_CHECKPOINT_METADATA';
@@ -34,8 +34,9 @@ function timeNs(): bigint {
  * since 0.12 (the seed's "non-deterministic" refers to the old timestamp suffix). No I/O.
  */
 export function getTmpDirectory(finalPath: string): string {
-  const path = resolve(finalPath);
-  return join(dirname(path), basename(path) + TMP_DIR_SUFFIX);
+  const storage = storageFor(finalPath);
+  const path = storage.resolve(finalPath);
+  return storage.join(storage.parent(path), storage.basename(path) + TMP_DIR_SUFFIX);
 }
 
 /**
@@ -44,25 +45,30 @@ export function getTmpDirectory(finalPath: string): string {
  * directory is made with its parents, and `_CHECKPOINT_METADATA` gets the init timestamp.
  * Resolves to the temporary directory.
  */
-export async function createTmpDirectory(finalDir: string): Promise<string> {
+export async function createTmpDirectory(finalDir: string, opts?: StorageLocationOptions): Promise<string> {
+  const { storageOptions } = parseOptions(storageLocationOptionsSchema, opts, 'createTmpDirectory options');
+  const storage = storageFor(finalDir, storageOptions);
   const tmpDir = getTmpDirectory(finalDir);
-  if (await exists(tmpDir)) {
+  if (await storage.exists(tmpDir)) {
     console.warn(`Attempted to create temporary directory ${tmpDir} which already exists. Removing existing directory since it is not finalized.`);
-    await rm(tmpDir, { recursive: true, force: true });
+    await storage.remove(tmpDir);
   }
-  await mkdir(dirname(tmpDir), { recursive: true });
-  // exist_ok=False in Python: a directory that reappeared meanwhile is an error (EEXIST).
-  await mkdir(tmpDir);
-  await writeFile(join(tmpDir, STEP_METADATA_FILE), initialStepMetadataJson(timeNs()));
+  if (storage.kind === 'local') {
+    await mkdir(storage.parent(tmpDir), { recursive: true });
+    // exist_ok=False in Python: a directory that reappeared meanwhile is an error (EEXIST).
+    await mkdir(tmpDir);
+  }
+  await storage.write(storage.join(tmpDir, STEP_METADATA_FILE), initialStepMetadataJson(timeNs()));
   return tmpDir;
 }
 
 /** The temporary entries of `directory` as absolute paths, sorted by name (`[]` if it is missing). */
-export async function allTemporaryPaths(directory: string, atomicityOptions?: AtomicityOptions): Promise<string[]> {
-  const dir = resolve(directory);
-  if (!(await exists(dir))) return [];
-  const paths = (await readdir(dir)).sort().map((name) => join(dir, name));
-  const temporary = await Promise.all(paths.map((path) => isPathTemporary(path, atomicityOptions)));
+export async function allTemporaryPaths(directory: string, atomicityOptions?: AtomicityOptions, storageOptions?: StorageOptions): Promise<string[]> {
+  const storage = storageFor(directory, storageOptions);
+  const dir = storage.resolve(directory);
+  if (!(await storage.exists(dir))) return [];
+  const paths = (await storage.list(dir)).map((entry) => storage.join(dir, entry.name));
+  const temporary = await Promise.all(paths.map((path) => isPathTemporary(path, atomicityOptions, storageOptions)));
   return paths.filter((_, i) => temporary[i]);
 }
 
@@ -72,8 +78,9 @@ export async function allTemporaryPaths(directory: string, atomicityOptions?: At
  * directory without `commit_success.txt` is temporary.
  */
 export async function tmpCheckpoints(checkpointDir: string, opts?: AtomicityCheckOptions): Promise<string[]> {
-  const atomicityOptions = parseAtomicityCheckOptions(opts, 'tmpCheckpoints options');
-  return (await allTemporaryPaths(checkpointDir, atomicityOptions)).map((path) => basename(path));
+  const { atomicityOptions, storageOptions } = parseCheckOptions(opts, 'tmpCheckpoints options');
+  const storage = storageFor(checkpointDir, storageOptions);
+  return (await allTemporaryPaths(checkpointDir, atomicityOptions, storageOptions)).map((path) => storage.basename(path));
 }
 
 /**
@@ -81,8 +88,9 @@ export async function tmpCheckpoints(checkpointDir: string, opts?: AtomicityChec
  * entry of `directory`; resolves to the removed names, sorted.
  */
 export async function cleanupTmpDirectories(directory: string, opts?: AtomicityCheckOptions): Promise<string[]> {
-  const atomicityOptions = parseAtomicityCheckOptions(opts, 'cleanupTmpDirectories options');
-  const paths = await allTemporaryPaths(directory, atomicityOptions);
-  await Promise.all(paths.map((path) => rm(path, { recursive: true, force: true })));
-  return paths.map((path) => basename(path));
+  const { atomicityOptions, storageOptions } = parseCheckOptions(opts, 'cleanupTmpDirectories options');
+  const storage = storageFor(directory, storageOptions);
+  const paths = await allTemporaryPaths(directory, atomicityOptions, storageOptions);
+  await Promise.all(paths.map((path) => storage.remove(path)));
+  return paths.map((path) => storage.basename(path));
 }

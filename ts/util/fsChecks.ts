@@ -1,24 +1,21 @@
 /** Yes/no questions about paths, answered without throwing (a missing path is simply "no"). */
-import { lstat, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 
-/** Whether `path` exists (following symlinks). */
-export async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
+import { isRemoteLocation, storageFor, type StorageOptions } from '../storage/index.js';
+
+/** Whether `path` exists (following symlinks; object stores: an object or a non-empty prefix). */
+export async function exists(path: string, storageOptions?: StorageOptions): Promise<boolean> {
+  return storageFor(path, storageOptions).exists(path);
 }
 
-/** Whether `path` is a directory (following symlinks). */
-export async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
+/** Whether `path` is a directory (following symlinks; object stores: a non-empty prefix). */
+export async function isDirectory(path: string, storageOptions?: StorageOptions): Promise<boolean> {
+  return storageFor(path, storageOptions).isDirectory(path);
 }
 
-/** Whether `path` itself is a symbolic link. */
+/** Whether `path` itself is a symbolic link (never on object stores). */
 export async function isSymlink(path: string): Promise<boolean> {
+  if (isRemoteLocation(path)) return false;
   return lstat(path).then(
     (s) => s.isSymbolicLink(),
     () => false,

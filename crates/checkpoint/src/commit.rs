@@ -36,6 +36,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use orbax_kvstore::{ReadableStore, WritableStore};
+
 use crate::{Error, Result};
 
 /// Suffix of a directory that is still being written.
@@ -145,10 +147,7 @@ pub fn commit_dir(dir: &Path, final_dir: &Path) -> Result<()> {
 /// directory being committed; for items of a composite it is still under the parent's
 /// temporary name).
 pub fn write_commit_marker(dir: &Path, committed_path: &Path) -> Result<()> {
-    let text = format!(
-        "Checkpoint commit was successful to {}",
-        committed_path.display()
-    );
+    let text = commit_marker_text(&committed_path.display().to_string());
     write_file_durable(&dir.join(COMMIT_SUCCESS_FILE), text.as_bytes())
 }
 
@@ -162,9 +161,64 @@ pub fn rename_into_place(tmp: &Path, final_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Commit-file saves on stores without an atomic rename (object stores)
+//
+// There a save writes in place, under the final prefix, and `commit_success.txt`, written last,
+// is the commit: a checkpoint without it is unfinished and never read. The store is the final
+// directory itself (keys relative to it); `location` names it in messages and in the marker.
+
+/// The text of `commit_success.txt` naming `committed_path`.
+pub fn commit_marker_text(committed_path: &str) -> String {
+    format!("Checkpoint commit was successful to {committed_path}")
+}
+
+/// Prepares an in-place save into `store`: existing content is an error unless `force`, when
+/// `clear` removes it (object stores delete in batches; [`delete_all`] does it key by key).
+pub fn prepare_store_save<S: ReadableStore + ?Sized>(
+    store: &S,
+    location: &str,
+    force: bool,
+    clear: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if store.list_prefix(b"")?.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(Error::InvalidArgument(format!(
+            "Destination {location} already exists."
+        )));
+    }
+    clear()
+}
+
+/// Deletes every key of `store`.
+pub fn delete_all<S: WritableStore + ?Sized>(store: &S) -> Result<()> {
+    for key in store.list_prefix(b"")? {
+        store.delete(&key)?;
+    }
+    Ok(())
+}
+
+/// Commits an in-place save at `location` by creating `commit_success.txt` with
+/// `create_if_absent(key, value)` (a conditional create that returns false when the key
+/// existed). Returns false, writing nothing, when the marker was already there: another writer
+/// committed this checkpoint.
+// TODO(merge): take a `WritableStore` and use `WritableStore::write_if_absent` once it exists.
+pub fn commit_store(
+    location: &str,
+    create_if_absent: impl FnOnce(&[u8], &[u8]) -> Result<bool>,
+) -> Result<bool> {
+    create_if_absent(
+        COMMIT_SUCCESS_FILE.as_bytes(),
+        commit_marker_text(location).as_bytes(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orbax_kvstore::MemoryStore;
 
     #[test]
     fn tmp_names_follow_orbax() {
@@ -242,6 +296,55 @@ mod tests {
                 "Checkpoint commit was successful to {}",
                 final_dir.display()
             )
+        );
+    }
+
+    /// A conditional create over a memory store, as object stores do it with `If-None-Match`.
+    fn create_in(store: &MemoryStore) -> impl Fn(&[u8], &[u8]) -> Result<bool> + '_ {
+        |key, value| {
+            if store.read(key, None)?.is_some() {
+                return Ok(false);
+            }
+            store.write(key, value)?;
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn in_place_saves_on_a_store_commit_once_with_the_marker() {
+        let store = MemoryStore::new("mem://ckpt");
+        let location = "s3://bucket/run/5";
+        prepare_store_save(&store, location, false, || unreachable!()).unwrap();
+        store.write(b"default/_METADATA", b"{}").unwrap();
+        let err = prepare_store_save(&store, location, false, || unreachable!()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Destination s3://bucket/run/5 already exists."
+        );
+        assert!(commit_store(location, create_in(&store)).unwrap());
+        assert_eq!(
+            &store
+                .read(COMMIT_SUCCESS_FILE.as_bytes(), None)
+                .unwrap()
+                .unwrap()[..],
+            b"Checkpoint commit was successful to s3://bucket/run/5"
+        );
+        assert!(
+            !commit_store("elsewhere", create_in(&store)).unwrap(),
+            "a second commit is refused"
+        );
+        assert_eq!(
+            &store
+                .read(COMMIT_SUCCESS_FILE.as_bytes(), None)
+                .unwrap()
+                .unwrap()[..],
+            b"Checkpoint commit was successful to s3://bucket/run/5",
+            "and leaves the first marker"
+        );
+        prepare_store_save(&store, location, true, || delete_all(&store)).unwrap();
+        assert!(
+            store.list_prefix(b"").unwrap().is_empty(),
+            "force clears the prefix"
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use orbax_kvstore::ReadableStore;
 use serde_json::{Map, Value};
 
 use crate::pyjson::{python_dumps, PyValue};
@@ -62,14 +63,33 @@ impl StepMetadataFile {
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(CHECKPOINT_METADATA_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => {
-                    Self::from_map(map).map_err(|reason| Error::metadata(&path, reason))
-                }
-                _ => Ok(Self::empty()),
-            },
+            Ok(bytes) => Self::from_bytes(&path.display().to_string(), Some(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::empty()),
             Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Reads `_CHECKPOINT_METADATA` of the step directory `store` (an object-store prefix),
+    /// with the tolerance of [`StepMetadataFile::read`].
+    pub fn read_store<S: ReadableStore + ?Sized>(store: &S) -> Result<Self> {
+        let bytes = store.read(CHECKPOINT_METADATA_FILE.as_bytes(), None)?;
+        Self::from_bytes(
+            &store.describe(CHECKPOINT_METADATA_FILE.as_bytes()),
+            bytes.as_deref(),
+        )
+    }
+
+    /// Interprets the file's bytes (`None`: no file), named `file` in messages.
+    fn from_bytes(file: &str, bytes: Option<&[u8]>) -> Result<Self> {
+        let Some(bytes) = bytes else {
+            return Ok(Self::empty());
+        };
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Self::from_map(map).map_err(|reason| Error::Metadata {
+                file: file.to_owned(),
+                reason,
+            }),
+            _ => Ok(Self::empty()),
         }
     }
 
@@ -293,6 +313,34 @@ mod tests {
         assert_eq!(
             StepMetadataFile::read(dir.path()).unwrap(),
             StepMetadataFile::empty()
+        );
+    }
+
+    #[test]
+    fn reads_step_metadata_from_a_store_with_the_same_tolerance() {
+        let mut store = orbax_kvstore::MemoryStore::new("mem://5");
+        assert_eq!(
+            StepMetadataFile::read_store(&store).unwrap(),
+            StepMetadataFile::empty()
+        );
+        store.insert(
+            CHECKPOINT_METADATA_FILE.as_bytes().to_vec(),
+            render_step_metadata(None, Some(7), Some(9), &PyValue::Dict(Vec::new())),
+        );
+        let read = StepMetadataFile::read_store(&store).unwrap();
+        assert_eq!(
+            (read.init_timestamp_nsecs, read.commit_timestamp_nsecs),
+            (Some(7), Some(9))
+        );
+        store.insert(
+            CHECKPOINT_METADATA_FILE.as_bytes().to_vec(),
+            &b"{\"init_timestamp_nsecs\": \"x\"}"[..],
+        );
+        let err = StepMetadataFile::read_store(&store).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("malformed mem://5/_CHECKPOINT_METADATA"),
+            "{err}"
         );
     }
 }

@@ -72,7 +72,7 @@ pub struct ObjectStoreKv {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn ObjectStore>,
     /// The key prefix inside `store` (empty for the store's root).
-    root: Path,
+    pub(crate) root: Path,
     /// The store's location for messages, without a trailing `/` (`s3://bucket/prefix`).
     base: String,
     pub(crate) runtime: IoRuntime,
@@ -287,7 +287,7 @@ impl Inner {
     }
 
     /// The key of an object listed under the root.
-    fn key_of(&self, location: &Path) -> Option<Vec<u8>> {
+    pub(crate) fn key_of(&self, location: &Path) -> Option<Vec<u8>> {
         let root = self.root.as_ref();
         let location = location.as_ref();
         let key = if root.is_empty() {

@@ -1,0 +1,125 @@
+/** {@link Storage} on the local file system (node:fs), for absolute paths and `file://` URLs. */
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { Storage, StorageEntry } from './storage.js';
+
+/** A local path for `location` (`file://` URLs become paths). */
+function toPath(location: string): string {
+  return location.startsWith('file://') ? fileURLToPath(location) : location;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+class LocalStorage implements Storage {
+  readonly kind = 'local' as const;
+  readonly hasAtomicRename = true;
+  readonly options = undefined;
+
+  resolve(location: string): string {
+    return resolve(toPath(location));
+  }
+
+  join(location: string, ...parts: string[]): string {
+    return join(toPath(location), ...parts);
+  }
+
+  parent(location: string): string {
+    return dirname(toPath(location));
+  }
+
+  basename(location: string): string {
+    return basename(toPath(location));
+  }
+
+  async exists(location: string): Promise<boolean> {
+    return stat(toPath(location)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async isDirectory(location: string): Promise<boolean> {
+    return stat(toPath(location)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  }
+
+  async isFile(location: string): Promise<boolean> {
+    return stat(toPath(location)).then(
+      (s) => !s.isDirectory(),
+      () => false,
+    );
+  }
+
+  async list(location: string): Promise<StorageEntry[]> {
+    let entries;
+    try {
+      entries = await readdir(toPath(location), { withFileTypes: true });
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+      throw error;
+    }
+    const listed = await Promise.all(
+      entries.map(async (entry) => ({
+        name: entry.name,
+        // Symlinks count as what they point to, as stat-based checks see them.
+        isDirectory: entry.isDirectory() || (entry.isSymbolicLink() && (await this.isDirectory(join(entry.parentPath, entry.name)))),
+      })),
+    );
+    return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async modifiedMs(location: string): Promise<number | undefined> {
+    return stat(toPath(location)).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
+  }
+
+  async read(location: string): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(toPath(location));
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async write(location: string, data: Uint8Array | string): Promise<void> {
+    const path = toPath(location);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, data);
+  }
+
+  async writeIfAbsent(location: string, data: Uint8Array | string): Promise<boolean> {
+    const path = toPath(location);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await writeFile(path, data, { flag: 'wx' });
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
+  async makeDirectory(location: string): Promise<void> {
+    await mkdir(toPath(location), { recursive: true });
+  }
+
+  async remove(location: string): Promise<void> {
+    await rm(toPath(location), { recursive: true, force: true });
+  }
+
+  async copy(source: string, destination: string): Promise<void> {
+    await cp(toPath(source), toPath(destination), { recursive: true });
+  }
+}
+
+/** The local file system. */
+export const localStorage: Storage = new LocalStorage();
