@@ -85,6 +85,7 @@ export { shardedArray, ShardedArray, type ShardedArrayOptions } from './tree/sha
 export type { BarrierRequest, Coordinator } from './multiprocess/coordinator.js';
 export { StorageCoordinator, type StorageCoordinatorOptions } from './multiprocess/storageCoordinator.js';
 export type { Storage, StorageEntry, StorageOptions } from './storage/storage.js';
+export { isRemoteLocation, storageFor } from './storage/index.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
 export type { TransferOptions, TransferProgress } from './transfer.js';
 export {

@@ -55,7 +55,7 @@ export async function verifyWithOrbax(
   t: ExecutionContext,
   dir: string,
   expected: Record<string, Json>,
-  opts: { ignoreLayout?: boolean } = {},
+  opts: { ignoreLayout?: boolean; devices?: number } = {},
 ): Promise<void> {
   const python = refPython();
   if (python === null) {
@@ -64,7 +64,7 @@ export async function verifyWithOrbax(
   }
   const expectedPath = `${dir}.expected.json`;
   await writeFile(expectedPath, JSON.stringify({ schema_version: 1, ...expected }, null, 1));
-  const args = [join(sharedDir, 'interop', 'verify_with_orbax.py'), dir, expectedPath, '--devices', '1'];
+  const args = [join(sharedDir, 'interop', 'verify_with_orbax.py'), dir, expectedPath, '--devices', String(opts.devices ?? 1)];
   if (opts.ignoreLayout) args.push('--ignore-layout');
   try {
     const { stdout } = await run(python, args, { maxBuffer: 16 << 20, timeout: 120_000 });

@@ -33,7 +33,7 @@ import { CheckpointHandlerRegistry } from '../handlers/handlerRegistry.js';
 import { JsonCheckpointHandler } from '../handlers/jsonCheckpointHandler.js';
 import type { StepMetadata } from '../metadata/types.js';
 import { native } from '../native.js';
-import { type AtomicityOptions, isCheckpointFinalized, resolveAtomicityMode } from '../path/atomicity.js';
+import { type AtomicityOptions, COMMIT_SUCCESS_FILE, isCheckpointFinalized, resolveAtomicityMode, TMP_DIR_SUFFIX } from '../path/atomicity.js';
 import { checkpointSteps } from '../path/legacySteps.js';
 import { buildStepPath, type NameFormat, standardNameFormat } from '../path/nameFormat.js';
 import { cleanupTmpDirectories } from '../path/tmpPaths.js';
@@ -381,9 +381,27 @@ export class CheckpointManager {
       } else {
         // No rename on object stores: copy, then delete.
         await storage.copy(stepDir, target);
-        await storage.remove(stepDir);
+        await this.#removeStep(stepDir);
       }
     } else {
+      await this.#removeStep(stepDir);
+    }
+  }
+
+  /**
+   * Removes a step so that a crash midway never leaves a finished-looking step with part of its
+   * files gone: locally it is first renamed to a temporary name (which `cleanupTmpDirectories`
+   * removes), on object stores its `commit_success.txt` goes first.
+   */
+  async #removeStep(stepDir: string): Promise<void> {
+    const storage = this.#storage;
+    if (storage.hasAtomicRename) {
+      const doomed = `${stepDir}${TMP_DIR_SUFFIX}-deleting`;
+      await storage.remove(doomed);
+      await rename(stepDir, doomed);
+      await storage.remove(doomed);
+    } else {
+      await storage.remove(storage.join(stepDir, COMMIT_SUCCESS_FILE));
       await storage.remove(stepDir);
     }
   }
