@@ -1,19 +1,24 @@
 //! Saving a PyTree item: the TS layer sends a flattened plan (entries, arrays, strings, options)
-//! in one call; the core encodes and writes it off the JS thread.
+//! in one call; the core encodes and writes it off the JS thread, into a local directory or an
+//! object-store prefix, as the only process or as one of several (then the primary finalizes).
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use napi::bindgen_prelude::Buffer;
 use napi::Result;
 use napi_derive::napi;
 use orbax_checkpoint::pyjson::PyValue;
-use orbax_checkpoint::save::{
-    plan_array_metadata, save_item, ArrayToSave, ItemToSave, SaveOptions,
+use orbax_checkpoint::save::{save_item, ArrayToSave, ItemToSave, SaveOptions};
+use orbax_checkpoint::store_save::{
+    finalize_item as finalize_store, finalize_item_dir, save_item_to_store,
 };
-use orbax_checkpoint::{KeyEntry, KeyType, TreeEntry};
+use orbax_checkpoint::{GlobalPlacement, KeyEntry, KeyType, ProcessSpec, TreeEntry};
+use orbax_kvstore::WritableStore;
 
 use crate::errors::{coded, join_error, to_js};
 use crate::item::parse_dtype;
+use crate::location::{open_location, store_error, Location};
 
 /// One `_METADATA` entry.
 #[napi(object)]
@@ -23,6 +28,8 @@ pub struct SaveEntry {
     pub key_types: Vec<u32>,
     pub value_type: String,
     pub skip_deserialize: bool,
+    /// `write_shape` of a `jax.Array` leaf (its per-process block shape).
+    pub write_shape: Option<Vec<i64>>,
 }
 
 /// One array (or scalar) leaf, in host representation.
@@ -35,6 +42,32 @@ pub struct SaveArray {
     pub data: Buffer,
     pub chunk_byte_size: Option<f64>,
     pub shard_axes: Option<Vec<u32>>,
+    /// For a block of a global array (with `offset`): the whole array's shape; `shape` and
+    /// `data` are then the block.
+    pub global_shape: Option<Vec<i64>>,
+    /// Index of the block's first element in the global array (with `globalShape`).
+    pub offset: Option<Vec<i64>>,
+    /// The `_sharding` document (Python `json.dumps` text) of a jax array.
+    pub sharding: Option<String>,
+}
+
+/// Which process of a multi-process save writes this plan.
+#[napi(object)]
+pub struct SaveProcess {
+    pub index: u32,
+    pub count: u32,
+    /// Default 0.
+    pub primary: Option<u32>,
+}
+
+/// Options of `finalizeItem`.
+#[napi(object)]
+pub struct FinalizeOptions {
+    /// How many processes wrote the item.
+    pub process_count: u32,
+    /// Default true; nothing to merge otherwise.
+    pub use_ocdbt: Option<bool>,
+    pub ocdbt_target_data_file_size: Option<f64>,
 }
 
 /// One string leaf.
@@ -61,6 +94,8 @@ pub struct ItemPlan {
     pub concurrent_bytes: Option<f64>,
     /// A transfer handle (`createTransfer`) for cancellation and progress.
     pub transfer: Option<u32>,
+    /// Omitted: a single-process save.
+    pub process: Option<SaveProcess>,
 }
 
 pub(crate) fn tagged(text: &str, what: &str) -> Result<PyValue> {
@@ -83,35 +118,117 @@ fn to_u64s(values: &[i64], what: &str) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// Writes one PyTree item into `dir` (absolute, existing): arrays (OCDBT per-process database
-/// merged into the item root, or plain zarr directories), `_strings.json`, `_METADATA`.
+/// A JS error from a save error: an object-store failure anywhere in its causes keeps its
+/// `ERR_STORE_*` code, everything else the core's code.
+fn save_error(e: orbax_checkpoint::Error) -> napi::Error {
+    if let orbax_checkpoint::Error::Store(kv) = &e {
+        if orbax_objstore::Error::from_kvstore(kv).is_some() {
+            return store_error(kv);
+        }
+    }
+    // Deeper (inside an OCDBT or zarr error) the object-store error travels in an io::Error.
+    let mut cause = std::error::Error::source(&e);
+    while let Some(error) = cause {
+        let typed = match error.downcast_ref::<orbax_kvstore::Error>() {
+            Some(kv) => orbax_objstore::Error::from_kvstore(kv),
+            None => error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<orbax_objstore::Error>()),
+        };
+        if let Some(typed) = typed {
+            return coded(typed.code(), &e);
+        }
+        cause = error.source();
+    }
+    to_js(e)
+}
+
+fn to_process(process: Option<SaveProcess>) -> ProcessSpec {
+    process.map_or_else(ProcessSpec::default, |p| ProcessSpec {
+        index: p.index,
+        count: p.count,
+        primary: p.primary.unwrap_or(0),
+    })
+}
+
+/// The item location: an absolute local directory or an object-store prefix.
+fn open_item_location(
+    location: &str,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<Location> {
+    let opened = open_location(location, storage_options)?;
+    if let Location::Local(dir) = &opened {
+        if !dir.is_absolute() {
+            return Err(coded(
+                "ERR_INVALID_ARGUMENT",
+                format!("Checkpoint path should be absolute. Got {}", dir.display()),
+            ));
+        }
+    }
+    Ok(opened)
+}
+
+/// Writes one PyTree item (or this process's part of it) at `location`: an absolute local
+/// directory (existing) or an object-store URL (`s3://bucket/prefix`, `gs://`, `az://`,
+/// `memory://`) with optional store configuration. Arrays go into an OCDBT per-process
+/// database (merged into the item root when this is the only process) or plain zarr files,
+/// then `_strings.json`, `_sharding`, `_METADATA` (primary process only) and
+/// `array_metadatas/process_<i>`.
 #[napi]
-pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
+pub async fn save_item_plan(
+    location: String,
+    plan: ItemPlan,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<()> {
     let entries = plan
         .entries
         .into_iter()
-        .map(|e| TreeEntry {
-            path: e
-                .keys
-                .into_iter()
-                .zip(e.key_types)
-                .map(|(key, t)| KeyEntry {
-                    key,
-                    key_type: if t == 1 {
-                        KeyType::Sequence
-                    } else {
-                        KeyType::Dict
-                    },
-                })
-                .collect(),
-            value_type: e.value_type,
-            skip_deserialize: e.skip_deserialize,
-            write_shape: None,
+        .map(|e| {
+            let write_shape = e
+                .write_shape
+                .as_deref()
+                .map(|shape| to_u64s(shape, "writeShape"))
+                .transpose()?;
+            Ok(TreeEntry {
+                path: e
+                    .keys
+                    .into_iter()
+                    .zip(e.key_types)
+                    .map(|(key, t)| KeyEntry {
+                        key,
+                        key_type: if t == 1 {
+                            KeyType::Sequence
+                        } else {
+                            KeyType::Dict
+                        },
+                    })
+                    .collect(),
+                value_type: e.value_type,
+                skip_deserialize: e.skip_deserialize,
+                write_shape,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     let item_custom = tagged(&plan.item_custom_metadata, "item custom metadata")?;
     let mut arrays = Vec::with_capacity(plan.arrays.len());
     for a in &plan.arrays {
+        let placement = match (&a.global_shape, &a.offset) {
+            (None, None) => None,
+            (Some(global), Some(offset)) => Some(GlobalPlacement {
+                global_shape: to_u64s(global, &a.param)?,
+                offset: to_u64s(offset, &a.param)?,
+            }),
+            _ => {
+                return Err(coded(
+                    "ERR_INVALID_ARGUMENT",
+                    format!(
+                    "{}: globalShape and offset place a block in a global array and go together",
+                    a.param
+                ),
+                ))
+            }
+        };
         arrays.push((
             a.param.clone(),
             parse_dtype(&a.dtype)?,
@@ -123,6 +240,8 @@ pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
                 .into_iter()
                 .map(|x| x as usize)
                 .collect::<Vec<_>>(),
+            placement,
+            a.sharding.clone(),
         ));
     }
     let buffers: Vec<Buffer> = plan.arrays.into_iter().map(|a| a.data).collect();
@@ -131,7 +250,7 @@ pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
         .into_iter()
         .map(|s| (s.param, s.value))
         .collect();
-    let options = SaveOptions {
+    let mut options = SaveOptions {
         use_ocdbt: plan.use_ocdbt,
         use_zarr3: plan.use_zarr3,
         use_compression: plan.use_compression,
@@ -142,44 +261,77 @@ pub async fn save_item_plan(dir: String, plan: ItemPlan) -> Result<()> {
             .map_or(SaveOptions::default().concurrent_bytes, |b| b as u64),
         ..SaveOptions::default()
     };
-    let mut options = options;
     if let Some(t) = crate::transfer::transfer(plan.transfer)? {
         options.cancel = Some(t.cancel);
         options.progress = Some(t.progress);
     }
-    let dir = PathBuf::from(dir);
-    if !dir.is_absolute() {
-        return Err(coded(
-            "ERR_INVALID_ARGUMENT",
-            format!("Checkpoint path should be absolute. Got {}", dir.display()),
-        ));
-    }
+    let process = to_process(plan.process);
     napi::tokio::task::spawn_blocking(move || {
+        let target = open_item_location(&location, storage_options)?;
         let item = ItemToSave {
             entries,
             arrays: arrays
                 .into_iter()
                 .zip(&buffers)
                 .map(
-                    |((param, dtype, shape, chunk_byte_size, shard_axes), data)| ArrayToSave {
-                        param,
-                        dtype,
-                        shape,
-                        data: data.as_ref(),
-                        chunk_byte_size,
-                        shard_axes,
+                    |(
+                        (param, dtype, shape, chunk_byte_size, shard_axes, placement, sharding),
+                        data,
+                    )| {
+                        ArrayToSave {
+                            param,
+                            dtype,
+                            shape,
+                            data: data.as_ref(),
+                            chunk_byte_size,
+                            shard_axes,
+                            placement,
+                            sharding,
+                        }
                     },
                 )
                 .collect(),
             strings,
             custom_metadata: item_custom,
         };
-        for array in &item.arrays {
-            plan_array_metadata(array, &options)?;
+        match target {
+            Location::Local(dir) => save_item(&dir, &item, &options, &process),
+            Location::Remote(store) => {
+                let store: Arc<dyn WritableStore> = store;
+                save_item_to_store(store, &item, &options, &process)
+            }
         }
-        save_item(&dir, &item, &options)
+        .map_err(save_error)
     })
     .await
     .map_err(join_error)?
-    .map_err(to_js)
+}
+
+/// Finalizes a multi-process save on the primary process, after every process wrote its part
+/// (`saveItemPlan` with `process`): checks that each process committed its OCDBT database
+/// (`ERR_MISSING_PROCESSES` otherwise) and merges them into the item's root database.
+#[napi]
+pub async fn finalize_item(
+    location: String,
+    options: FinalizeOptions,
+    storage_options: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let save_options = SaveOptions {
+        use_ocdbt: options.use_ocdbt.unwrap_or(true),
+        ocdbt_target_data_file_size: options.ocdbt_target_data_file_size.map(|v| v as u64),
+        ..SaveOptions::default()
+    };
+    let count = options.process_count;
+    napi::tokio::task::spawn_blocking(move || {
+        match open_item_location(&location, storage_options)? {
+            Location::Local(dir) => finalize_item_dir(&dir, &save_options, count),
+            Location::Remote(store) => {
+                let store: Arc<dyn WritableStore> = store;
+                finalize_store(store, &save_options, count)
+            }
+        }
+        .map_err(save_error)
+    })
+    .await
+    .map_err(join_error)?
 }

@@ -165,6 +165,8 @@ fn plan<'a>(leaves: &'a [Leaf], use_ocdbt: bool) -> CheckpointToSave<'a> {
                     data: &l.data,
                     chunk_byte_size: l.chunk_byte_size,
                     shard_axes: vec![],
+                    placement: None,
+                    sharding: None,
                 })
                 .collect(),
             strings: vec![],

@@ -33,6 +33,15 @@ pub enum Error {
         /// The message.
         message: String,
     },
+    /// A multi-process save cannot be finalized: some processes have not committed their
+    /// OCDBT database (`ocdbt.process_<i>/manifest.ocdbt` is missing).
+    #[error("cannot finalize {location}: no committed OCDBT database from process{} {} (ocdbt.process_<i>/manifest.ocdbt is missing); did every process finish writing?", if missing.len() == 1 { "" } else { "es" }, join_indices(missing))]
+    MissingProcesses {
+        /// The item.
+        location: String,
+        /// The indices of the processes whose database is missing, ascending.
+        missing: Vec<u32>,
+    },
     /// A caller error (bad region, bad dtype name, buffer of the wrong size...).
     #[error("{0}")]
     InvalidArgument(String),
@@ -68,6 +77,7 @@ impl Error {
             Error::Metadata { .. } => "ERR_METADATA",
             Error::KeyNotFound { .. } => "ERR_KEY_NOT_FOUND",
             Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
+            Error::MissingProcesses { .. } => "ERR_MISSING_PROCESSES",
             Error::Ocdbt(e) => e.code(),
             Error::Zarr(orbax_zarr::Error::Store(e)) => store_code(e),
             Error::Zarr(e) => e.code(),
@@ -92,6 +102,11 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+fn join_indices(indices: &[u32]) -> String {
+    let text: Vec<String> = indices.iter().map(u32::to_string).collect();
+    text.join(", ")
 }
 
 fn store_code(e: &orbax_kvstore::Error) -> &'static str {

@@ -7,12 +7,14 @@ pub mod commit;
 mod error;
 pub mod item;
 mod ocdbt_sink;
+pub mod process;
 pub mod pyjson;
 pub mod pyjson_parse;
 pub mod pyrepr;
 pub mod save;
 pub mod sharding;
 pub mod step_metadata;
+pub mod store_save;
 pub mod strings;
 pub mod tree_metadata;
 
@@ -21,6 +23,7 @@ pub use item::{ItemReader, LeafInfo, ReadRequest, RestoreOptions};
 pub use orbax_zarr::DType;
 pub use orbax_zarr::Progress;
 pub use orbax_zarr::ZarrFormat;
+pub use process::{GlobalPlacement, ProcessSpec};
 pub use step_metadata::{ItemHandlers, StepMetadataFile};
 pub use tree_metadata::{KeyEntry, KeyType, TreeEntry, TreeMetadata};
 

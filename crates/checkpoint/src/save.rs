@@ -2,19 +2,24 @@
 //! written into this process's OCDBT database (then merged into the item's root, as Orbax's
 //! finalize does) or as plain files; string leaves into `_strings.json`; then `_METADATA`.
 //! Chunks of all arrays are encoded and written in parallel.
+//!
+//! The item may live in any [`orbax_kvstore::WritableStore`] (see [`crate::store_save`]); a
+//! local directory ([`save_item`]) goes through a `FileStore` whose syncs are deferred to one
+//! batch at the end. Arrays may be blocks of global arrays saved by several processes
+//! ([`crate::process`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use orbax_kvstore::DeferredSync;
+use orbax_kvstore::{DeferredSync, FileStore, WritableStore};
 use orbax_zarr::{ArrayMetadata, ChunkEncoder, DType};
 use rayon::prelude::*;
 
 use crate::chunking::{choose_chunk_shape, chunk_byte_budget};
+use crate::process::{validate_placement, GlobalPlacement, ProcessSpec};
 use crate::pyjson::{tensorstore_dumps, PyValue};
-use crate::strings::STRINGS_FILE;
-use crate::tree_metadata::{render_tree_metadata, TreeEntry, METADATA_FILE};
+use crate::tree_metadata::TreeEntry;
 use crate::{Error, Result};
 
 /// Orbax's OCDBT target data file size on local file systems (2 GiB).
@@ -35,6 +40,29 @@ pub struct ArrayToSave<'a> {
     pub chunk_byte_size: Option<u64>,
     /// `SaveArgs.shard_axes`.
     pub shard_axes: Vec<usize>,
+    /// For a block of a global array (a jax shard): where it lies. `shape` and `data` are
+    /// then the block (its write shape); the zarr metadata describes the global array and the
+    /// chunk keys are in the global chunk grid. `None`: the whole array, which only the
+    /// primary process writes in a multi-process save (replicated data: replica 0 writes).
+    pub placement: Option<GlobalPlacement>,
+    /// The `_sharding` document of a jax array (a JSON text in Python `json.dumps` form),
+    /// written to `_sharding` by the primary process.
+    pub sharding: Option<String>,
+}
+
+impl ArrayToSave<'_> {
+    /// The shape of the whole array.
+    pub fn global_shape(&self) -> &[u64] {
+        self.placement
+            .as_ref()
+            .map_or(&self.shape, |p| &p.global_shape)
+    }
+
+    /// Whether the array is a jax array (Orbax records its write shape in
+    /// `array_metadatas/`).
+    pub fn is_jax_array(&self) -> bool {
+        self.placement.is_some() || self.sharding.is_some()
+    }
 }
 
 /// What an item holds.
@@ -134,28 +162,35 @@ impl Drop for BudgetGuard<'_> {
 
 /// Where encoded zarr keys go.
 pub(crate) trait Sink: Sync {
+    /// A chunk (written by exactly one process).
     fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+
+    /// An array's zarr metadata, which every process holding a block of the array writes,
+    /// with identical bytes.
+    fn put_metadata(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.put(key, value)
+    }
 }
 
-/// Plain files under the item directory (`use_ocdbt=False`), synced all at once at the end.
-struct DirectorySink {
-    root: PathBuf,
-    pending: Arc<DeferredSync>,
+/// Plain files in the item's store (`use_ocdbt=False`).
+pub(crate) struct StoreSink {
+    pub(crate) store: Arc<dyn WritableStore>,
+    /// Several processes write the same metadata: replace it atomically, so that a reader
+    /// never sees one process's write half done.
+    pub(crate) shared: bool,
 }
 
-impl Sink for DirectorySink {
+impl Sink for StoreSink {
     fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        let path = self.root.join(key);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            // Every directory from the item root down gets a new entry.
-            let mut dir = Some(parent);
-            while let Some(d) = dir.filter(|d| d.starts_with(&self.root)) {
-                self.pending.add_dir(d);
-                dir = d.parent();
-            }
+        Ok(self.store.write(key.as_bytes(), value)?)
+    }
+
+    fn put_metadata(&self, key: &str, value: &[u8]) -> Result<()> {
+        if self.shared {
+            Ok(self.store.write_atomic(key.as_bytes(), value)?)
+        } else {
+            self.put(key, value)
         }
-        write_file(&path, value, &self.pending)
     }
 }
 
@@ -166,7 +201,9 @@ fn write_file(path: &Path, bytes: &[u8], pending: &DeferredSync) -> Result<()> {
     Ok(())
 }
 
-/// The zarr metadata Orbax would write for `array`.
+/// The zarr metadata Orbax would write for `array` (for a block of a global array: the
+/// global array's, with the chunk shape Orbax derives from the block's write shape). Checks
+/// the data size and the placement.
 pub fn plan_array_metadata(array: &ArrayToSave<'_>, opts: &SaveOptions) -> Result<ArrayMetadata> {
     let elements: u64 = array.shape.iter().product();
     if elements == 0 {
@@ -174,6 +211,9 @@ pub fn plan_array_metadata(array: &ArrayToSave<'_>, opts: &SaveOptions) -> Resul
             "{}: Cannot save arrays with zero size",
             array.param
         )));
+    }
+    if let Some(placement) = &array.placement {
+        validate_placement(array, placement)?;
     }
     let expected = elements
         .checked_mul(array.dtype.host_size() as u64)
@@ -194,28 +234,127 @@ pub fn plan_array_metadata(array: &ArrayToSave<'_>, opts: &SaveOptions) -> Resul
     let item_size = array.dtype.storage_size() as u64;
     let budget = chunk_byte_budget(&array.shape, item_size, array.chunk_byte_size, target);
     let chunks = choose_chunk_shape(
-        &array.shape,
+        array.global_shape(),
         &array.shape,
         item_size,
         budget,
         &array.shard_axes,
     )?;
-    let meta = if opts.use_zarr3 {
-        ArrayMetadata::new_v3(
-            array.dtype,
-            &array.shape,
-            &chunks,
-            opts.use_compression.then_some(3),
-        )?
+    zarr_metadata(array.dtype, array.global_shape(), &chunks, opts)
+}
+
+fn zarr_metadata(
+    dtype: DType,
+    shape: &[u64],
+    chunks: &[u64],
+    opts: &SaveOptions,
+) -> Result<ArrayMetadata> {
+    Ok(if opts.use_zarr3 {
+        ArrayMetadata::new_v3(dtype, shape, chunks, opts.use_compression.then_some(3))?
     } else {
-        ArrayMetadata::new_v2(
-            array.dtype,
-            &array.shape,
-            &chunks,
-            opts.use_compression.then_some(1),
-        )?
-    };
-    Ok(meta)
+        ArrayMetadata::new_v2(dtype, shape, chunks, opts.use_compression.then_some(1))?
+    })
+}
+
+/// How one array (or block) is written.
+pub(crate) struct ArrayPlan<'p, 'a> {
+    pub(crate) array: &'p ArrayToSave<'a>,
+    /// The stored metadata (the global array's).
+    pub(crate) meta: ArrayMetadata,
+    /// Metadata of the block alone, with the same chunks and codecs: encodes its chunks.
+    local: ArrayMetadata,
+    /// The block's first chunk in the global chunk grid.
+    chunk_origin: Vec<u64>,
+    /// Whether this plan writes the metadata key (the first block of its param does).
+    pub(crate) writes_metadata: bool,
+}
+
+/// Plans the arrays this process writes: every block with a placement, and (on the primary
+/// process only) the arrays without one. Blocks of one param must agree on shape, dtype,
+/// chunks and sharding and lie at distinct offsets; a single process must hold every block.
+pub(crate) fn plan_arrays<'p, 'a>(
+    arrays: &'p [ArrayToSave<'a>],
+    opts: &SaveOptions,
+    process: &ProcessSpec,
+) -> Result<Vec<ArrayPlan<'p, 'a>>> {
+    use std::collections::hash_map::{Entry, HashMap};
+    process.validate()?;
+    // Per param: its first plan's index, the offsets seen and the elements covered.
+    let mut seen: HashMap<&str, (usize, Vec<&[u64]>, u64)> = HashMap::new();
+    let mut plans: Vec<ArrayPlan<'p, 'a>> = Vec::with_capacity(arrays.len());
+    for array in arrays {
+        let meta = plan_array_metadata(array, opts)?;
+        if array.placement.is_none() && !process.is_primary() {
+            continue;
+        }
+        let elements: u64 = array.shape.iter().product();
+        let offset: &[u64] = array.placement.as_ref().map_or(&[], |p| &p.offset);
+        let writes_metadata = match seen.entry(array.param.as_str()) {
+            Entry::Vacant(slot) => {
+                slot.insert((plans.len(), vec![offset], elements));
+                true
+            }
+            Entry::Occupied(mut slot) => {
+                let first = &plans[slot.get().0];
+                let duplicate = |why: &str| {
+                    Err(Error::InvalidArgument(format!(
+                        "{}: given more than once, {why}",
+                        array.param
+                    )))
+                };
+                if array.placement.is_none() || first.array.placement.is_none() {
+                    return duplicate("but only blocks of a global array may repeat a param");
+                }
+                if array.shape != first.array.shape || meta.raw() != first.meta.raw() {
+                    return duplicate(
+                        "with blocks that disagree on the block shape, dtype or chunk layout",
+                    );
+                }
+                if array.sharding != first.array.sharding {
+                    return duplicate("with blocks that disagree on the sharding");
+                }
+                let (_, offsets, covered) = slot.get_mut();
+                if offsets.contains(&offset) {
+                    return duplicate(&format!("twice with the block at offset {offset:?}"));
+                }
+                offsets.push(offset);
+                *covered += elements;
+                false
+            }
+        };
+        let local = if array.shape == meta.shape() {
+            meta.clone()
+        } else {
+            zarr_metadata(array.dtype, &array.shape, meta.chunk_shape(), opts)?
+        };
+        let chunk_origin = match &array.placement {
+            Some(p) => p
+                .offset
+                .iter()
+                .zip(meta.chunk_shape())
+                .map(|(o, c)| o / c)
+                .collect(),
+            None => vec![0; array.shape.len()],
+        };
+        plans.push(ArrayPlan {
+            array,
+            meta,
+            local,
+            chunk_origin,
+            writes_metadata,
+        });
+    }
+    if !process.is_multi_process() {
+        for (param, (first, _, covered)) in &seen {
+            let total: u64 = plans[*first].meta.shape().iter().product();
+            if *covered != total {
+                return Err(Error::InvalidArgument(format!(
+                    "{param}: the blocks given cover {covered} of the {total} elements of the global array; a single-process save must hold all of them"
+                )));
+            }
+        }
+    }
+    Ok(plans)
 }
 
 fn grid_indices(grid: &[u64]) -> Vec<Vec<u64>> {
@@ -238,33 +377,33 @@ fn grid_indices(grid: &[u64]) -> Vec<Vec<u64>> {
 /// Chunks at least this large may be compressed by several zstd threads at once.
 const MULTITHREADED_CHUNK_BYTES: usize = 8 << 20;
 
-fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions) -> Result<()> {
-    let metas = arrays
-        .iter()
-        .map(|a| plan_array_metadata(a, opts))
-        .collect::<Result<Vec<_>>>()?;
-    let tasks: Vec<(usize, Vec<u64>)> = metas
+pub(crate) fn write_arrays(
+    sink: &dyn Sink,
+    plans: &[ArrayPlan<'_, '_>],
+    opts: &SaveOptions,
+) -> Result<()> {
+    let tasks: Vec<(usize, Vec<u64>)> = plans
         .iter()
         .enumerate()
-        .flat_map(|(i, meta)| {
-            grid_indices(&meta.chunk_grid_shape())
+        .flat_map(|(i, plan)| {
+            grid_indices(&plan.local.chunk_grid_shape())
                 .into_iter()
                 .map(move |idx| (i, idx))
         })
         .collect();
-    arrays
+    plans
         .par_iter()
-        .zip(&metas)
-        .try_for_each(|(array, meta)| {
-            sink.put(
-                &orbax_zarr::metadata_key(&array.param, meta.format()),
-                meta.raw().as_bytes(),
+        .filter(|plan| plan.writes_metadata)
+        .try_for_each(|plan| {
+            sink.put_metadata(
+                &orbax_zarr::metadata_key(&plan.array.param, plan.meta.format()),
+                plan.meta.raw().as_bytes(),
             )
         })?;
     // A chunk holding more than a thread's share of the whole save would leave the other
     // cores idle while one thread compresses it: zstd splits such a chunk across all of them.
     let threads = rayon::current_num_threads();
-    let total: usize = arrays.iter().map(|a| a.data.len()).sum();
+    let total: usize = plans.iter().map(|p| p.array.data.len()).sum();
     let zstd_workers = |chunk_bytes: usize| -> u32 {
         if threads > 1
             && chunk_bytes >= MULTITHREADED_CHUNK_BYTES
@@ -279,7 +418,7 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
         progress.add_total(
             tasks
                 .iter()
-                .map(|(i, _)| metas[*i].chunk_host_bytes() as u64)
+                .map(|(i, _)| plans[*i].local.chunk_host_bytes() as u64)
                 .sum(),
         );
     }
@@ -294,14 +433,23 @@ fn write_arrays(sink: &dyn Sink, arrays: &[ArrayToSave<'_>], opts: &SaveOptions)
             {
                 return Err(Error::Zarr(orbax_zarr::Error::Cancelled));
             }
-            let (array, meta) = (&arrays[*i], &metas[*i]);
+            let plan = &plans[*i];
+            let chunk_bytes = plan.local.chunk_host_bytes();
             // At most a staged copy of the chunk plus its encoded form (about as large).
-            let _held = budget.acquire(2 * meta.chunk_host_bytes() as u64);
-            encoder.set_workers(zstd_workers(meta.chunk_host_bytes()));
-            let encoded = encoder.encode_array_chunk(meta, array.data, indices)?;
-            sink.put(&orbax_zarr::chunk_key(&array.param, meta, indices), encoded)?;
+            let _held = budget.acquire(2 * chunk_bytes as u64);
+            encoder.set_workers(zstd_workers(chunk_bytes));
+            let encoded = encoder.encode_array_chunk(&plan.local, plan.array.data, indices)?;
+            let global: Vec<u64> = indices
+                .iter()
+                .zip(&plan.chunk_origin)
+                .map(|(i, o)| i + o)
+                .collect();
+            sink.put(
+                &orbax_zarr::chunk_key(&plan.array.param, &plan.meta, &global),
+                encoded,
+            )?;
             if let Some(progress) = &opts.progress {
-                progress.add_done(meta.chunk_host_bytes() as u64);
+                progress.add_done(chunk_bytes as u64);
             }
             Ok(())
         })
@@ -351,14 +499,20 @@ pub fn render_strings(strings: &[(String, String)]) -> Result<String> {
 }
 
 /// Writes the arrays and sidecar files of one item into `item_dir` (which must exist), and
-/// makes them durable before returning. OCDBT items are written into `ocdbt.process_0/` and
-/// merged into the item root.
+/// makes them durable before returning; what is written follows
+/// [`crate::store_save::save_item_to_store`] (a single process: `ocdbt.process_0/` merged
+/// into the item root).
 ///
 /// Nothing is fsynced while writing; every file and directory the item creates is synced
 /// once at the end, all together (see `commit.rs` for the durability model).
-pub fn save_item(item_dir: &Path, item: &ItemToSave<'_>, opts: &SaveOptions) -> Result<()> {
+pub fn save_item(
+    item_dir: &Path,
+    item: &ItemToSave<'_>,
+    opts: &SaveOptions,
+    process: &ProcessSpec,
+) -> Result<()> {
     let pending = Arc::new(DeferredSync::new());
-    write_item(item_dir, item, opts, &pending)?;
+    write_item(item_dir, item, opts, process, &pending)?;
     Ok(pending.sync()?)
 }
 
@@ -366,38 +520,11 @@ fn write_item(
     item_dir: &Path,
     item: &ItemToSave<'_>,
     opts: &SaveOptions,
+    process: &ProcessSpec,
     pending: &Arc<DeferredSync>,
 ) -> Result<()> {
-    if !item.arrays.is_empty() {
-        if opts.use_ocdbt {
-            crate::ocdbt_sink::write_and_merge(item_dir, opts, pending, |sink| {
-                write_arrays(sink, &item.arrays, opts)
-            })?;
-        } else {
-            write_arrays(
-                &DirectorySink {
-                    root: item_dir.to_path_buf(),
-                    pending: Arc::clone(pending),
-                },
-                &item.arrays,
-                opts,
-            )?;
-        }
-    }
-    if !item.strings.is_empty() {
-        write_file(
-            &item_dir.join(STRINGS_FILE),
-            render_strings(&item.strings)?.as_bytes(),
-            pending,
-        )?;
-    }
-    let metadata = render_tree_metadata(
-        &item.entries,
-        opts.use_ocdbt,
-        opts.use_zarr3,
-        &item.custom_metadata,
-    );
-    write_file(&item_dir.join(METADATA_FILE), metadata.as_bytes(), pending)?;
+    let store = Arc::new(FileStore::with_deferred_sync(item_dir, Arc::clone(pending)));
+    crate::store_save::write_item(store, item, opts, process)?;
     pending.add_dir(item_dir);
     Ok(())
 }
@@ -476,9 +603,7 @@ pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<
         )));
     }
     // Refuse bad input before touching the destination or creating the temporary directory.
-    for array in &save.item.arrays {
-        plan_array_metadata(array, &save.options)?;
-    }
+    plan_arrays(&save.item.arrays, &save.options, &ProcessSpec::default())?;
     if !save.item.strings.is_empty() {
         render_strings(&save.item.strings)?;
     }
@@ -494,7 +619,13 @@ pub fn save_checkpoint(final_dir: &Path, save: &CheckpointToSave<'_>) -> Result<
         render_step_metadata(None, Some(init), None, &empty).as_bytes(),
         &pending,
     )?;
-    write_item(&tmp, &save.item, &save.options, &pending)?;
+    write_item(
+        &tmp,
+        &save.item,
+        &save.options,
+        &ProcessSpec::default(),
+        &pending,
+    )?;
     let handlers = ItemHandlers::Single(save.handler_typestr.clone());
     write_file(
         &metadata_path,

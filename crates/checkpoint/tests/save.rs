@@ -35,6 +35,8 @@ fn save(dir: &std::path::Path, options: SaveOptions, data: &[u8]) -> orbax_check
             data,
             chunk_byte_size: Some(1024),
             shard_axes: vec![],
+            placement: None,
+            sharding: None,
         }],
         strings: vec![("name".into(), "run".into())],
         custom_metadata: PyValue::None,

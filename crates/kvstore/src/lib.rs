@@ -10,7 +10,9 @@
 //!
 //! A [`WritableStore`] additionally writes whole values (plainly or atomically) and streams
 //! large values through an [`AppendFile`]; both [`FileStore`] and [`MemoryStore`] implement it.
+//! A [`PrefixStore`] views the keys of another store under a prefix as a store of their own.
 
+mod prefix;
 mod writable;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 
+pub use prefix::PrefixStore;
 pub use writable::{AppendFile, DeferredSync, WritableStore};
 
 /// Errors of this crate.

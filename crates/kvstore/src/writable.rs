@@ -46,6 +46,13 @@ pub trait WritableStore: ReadableStore {
 
     /// Removes `key`, durably; removing an absent key succeeds.
     fn delete(&self, key: &[u8]) -> Result<()>;
+
+    /// Creates `key` with `value` only if it does not exist yet, atomically and durably:
+    /// `Ok(true)` when this call created it, `Ok(false)` when the key already existed (its
+    /// value is left alone). Of concurrent callers (threads, processes, machines sharing the
+    /// store) exactly one creates the key, and readers observe either absence or the complete
+    /// value. Meant for markers of commit protocols.
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool>;
 }
 
 /// A value being written with sequential appends, created by
@@ -84,6 +91,9 @@ impl<T: WritableStore + ?Sized> WritableStore for Arc<T> {
     }
     fn delete(&self, key: &[u8]) -> Result<()> {
         (**self).delete(key)
+    }
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool> {
+        (**self).write_if_absent(key, value)
     }
 }
 
@@ -367,6 +377,38 @@ impl WritableStore for FileStore {
             _ => Ok(()),
         }
     }
+
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool> {
+        let path = self.path_of(key)?;
+        let dirs = create_parents(&path)?;
+        let sync = self.deferred.is_none();
+        // The value is complete (and durable) in a temporary file first; a hard link then
+        // publishes it under its name only if that name is free, atomically: a reader never
+        // sees a partial value, and of concurrent creators exactly one wins.
+        let temp = temp_sibling(&path);
+        write_file(&temp, value, true, sync).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            io_error(&temp, e)
+        })?;
+        let linked = std::fs::hard_link(&temp, &path);
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            // File systems without hard links: exclusive creation is still atomic among
+            // creators, only a concurrent reader may see the value partially written.
+            Err(_) => match write_file(&path, value, true, sync) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(io_error(&path, e));
+                }
+            },
+        }
+        self.settle(Some(&path), &dirs)?;
+        Ok(true)
+    }
 }
 
 /// A background thread that fdatasyncs a file whenever asked, so that its dirty pages go to
@@ -559,6 +601,16 @@ impl WritableStore for MemoryStore {
     fn delete(&self, key: &[u8]) -> Result<()> {
         write_lock(&self.values).remove(key);
         Ok(())
+    }
+
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool> {
+        match write_lock(&self.values).entry(key.to_vec()) {
+            std::collections::btree_map::Entry::Occupied(_) => Ok(false),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(Bytes::copy_from_slice(value));
+                Ok(true)
+            }
+        }
     }
 }
 
@@ -753,5 +805,49 @@ mod tests {
         let copy = (*store).clone();
         store.write(b"later", b"").unwrap();
         assert!(copy.read(b"later", None).unwrap().is_none());
+    }
+
+    #[test]
+    fn write_if_absent_creates_once_in_every_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let pending = Arc::new(DeferredSync::new());
+        let stores: Vec<Arc<dyn WritableStore>> = vec![
+            Arc::new(FileStore::new(dir.path().join("plain"))),
+            Arc::new(FileStore::with_deferred_sync(
+                dir.path().join("deferred"),
+                Arc::clone(&pending),
+            )),
+            Arc::new(MemoryStore::new("mem")),
+        ];
+        for store in &stores {
+            assert!(store.write_if_absent(b"a/marker", b"first").unwrap());
+            assert!(!store.write_if_absent(b"a/marker", b"second").unwrap());
+            assert_eq!(
+                store.read(b"a/marker", None).unwrap().unwrap(),
+                &b"first"[..]
+            );
+            // No temporary file is left next to it.
+            assert_eq!(store.list_prefix(b"").unwrap(), vec![b"a/marker".to_vec()]);
+            // Through an `Arc` too, and from racing threads: exactly one wins.
+            let wins = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|s| {
+                for t in 0..8u8 {
+                    let wins = &wins;
+                    s.spawn(move || {
+                        if store.write_if_absent(b"race", &[t; 64]).unwrap() {
+                            wins.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            assert_eq!(wins.load(Ordering::SeqCst), 1);
+            let won = store.read(b"race", None).unwrap().unwrap();
+            assert_eq!(won.len(), 64);
+            assert!(won.iter().all(|&b| b == won[0]));
+        }
+        // The deferred store registered the file and its directories instead of syncing.
+        assert!(lock(&pending.files).contains(&dir.path().join("deferred/a/marker")));
+        assert!(lock(&pending.dirs).contains(&dir.path().join("deferred/a")));
+        pending.sync().unwrap();
     }
 }

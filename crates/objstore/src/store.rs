@@ -552,4 +552,12 @@ impl WritableStore for ObjectStoreKv {
     fn delete(&self, key: &[u8]) -> orbax_kvstore::Result<()> {
         Ok(self.inner.remove(key)?)
     }
+
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> orbax_kvstore::Result<bool> {
+        match self.inner.put(key, value, PutMode::Create) {
+            Ok(_) => Ok(true),
+            Err(Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

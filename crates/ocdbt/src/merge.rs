@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use orbax_kvstore::FileStore;
+use bytes::Bytes;
+use orbax_kvstore::{FileStore, PrefixStore, WritableStore};
 use orbax_ocdbt_format::{DataFileId, IndirectDataReference, LeafValue};
 
 use crate::writer::{CommitSummary, DatabaseWriter, WriterOptions};
@@ -32,18 +33,38 @@ pub const PROCESS_DIR_PREFIX: &str = "ocdbt.process_";
 /// copied. A key present in two sources is an [`Error::DuplicateKey`]. The new tree's nodes go
 /// to the root's own `d/<hex>` file; the manifest holds generation 1 and `options.config`
 /// (by default Orbax's, with a new uuid).
+///
+/// A key present in two sources is an [`Error::DuplicateKey`] (two processes claiming the
+/// same chunk, or disagreeing on an array's layout), except when both values are inline and
+/// byte-identical: every process holding a block of an array writes the same zarr metadata
+/// into its own database, and the root keeps one copy.
 pub fn merge_databases(
     root: Arc<dyn orbax_kvstore::WritableStore>,
     options: WriterOptions,
     sources: &[(&str, Database)],
 ) -> Result<CommitSummary> {
     let writer = DatabaseWriter::new(root, options)?;
+    // Inline values already merged, to recognize identical copies from other sources (only
+    // needed with several sources; the writer keeps its own copy of each).
+    let mut inline_seen: HashMap<Vec<u8>, Bytes> = HashMap::new();
+    let several = sources.len() > 1;
     for (dir, db) in sources {
         let dir = normalize_dir(dir)?;
         // Every leaf of a source shares a few file ids; rebase each one once.
         let mut rebased: HashMap<DataFileId, Arc<DataFileId>> = HashMap::new();
         db.latest().for_each_value(b"", None, |key, value| {
             let result = match value {
+                LeafValue::Inline(bytes) if several => match inline_seen.get(key) {
+                    Some(seen) if seen == bytes => Ok(()),
+                    Some(_) => Err(Error::DuplicateKey {
+                        key: key.escape_ascii().to_string(),
+                        path: "the merged root (another process database holds a different value)"
+                            .to_owned(),
+                    }),
+                    None => writer.put(key, bytes).map(|()| {
+                        inline_seen.insert(key.to_vec(), bytes.clone());
+                    }),
+                },
                 LeafValue::Inline(bytes) => writer.put(key, bytes),
                 LeafValue::OutOfLine(r) => {
                     let file = rebased
@@ -112,6 +133,46 @@ pub fn merge_item_directory_into(
             Err(Error::NoManifest { .. }) => {}
             Err(e) => return Err(e),
         }
+    }
+    let sources: Vec<(&str, Database)> = sources
+        .iter()
+        .map(|(dir, db)| (dir.as_str(), db.clone()))
+        .collect();
+    merge_databases(root, options, &sources)
+}
+
+/// The per-process database directories of an item whose keys `root` holds: every
+/// `ocdbt.process_*` directory (one path segment) that has a `manifest.ocdbt`, sorted by name.
+/// Found by listing the store, so it works on object stores as well as directories.
+pub fn process_databases_in(root: &dyn WritableStore) -> Result<Vec<String>> {
+    let keys = root.list_prefix(PROCESS_DIR_PREFIX.as_bytes())?;
+    let mut names: Vec<String> = keys
+        .iter()
+        .filter_map(|key| {
+            let key = std::str::from_utf8(key).ok()?;
+            let dir = key.strip_suffix("/manifest.ocdbt")?;
+            (!dir.contains('/')).then(|| dir.to_owned())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Merges every per-process database of the item whose keys `root` holds (a directory, an
+/// object-store prefix, memory) into the item's root database at the root of `root`, like
+/// [`merge_item_directory`]: the databases are found by listing `ocdbt.process_*` keys
+/// ([`process_databases_in`]) and read through views of `root` under their directory.
+pub fn merge_item_store(
+    root: Arc<dyn WritableStore>,
+    options: WriterOptions,
+) -> Result<CommitSummary> {
+    let names = process_databases_in(root.as_ref())?;
+    let mut sources = Vec::with_capacity(names.len());
+    for name in &names {
+        let dir = format!("{name}/");
+        let view = PrefixStore::new(Arc::clone(&root), dir.as_bytes());
+        sources.push((dir, Database::open(Arc::new(view))?));
     }
     let sources: Vec<(&str, Database)> = sources
         .iter()

@@ -445,6 +445,9 @@ impl WritableStore for FailingStore {
     fn delete(&self, key: &[u8]) -> orbax_kvstore::Result<()> {
         self.inner.delete(key)
     }
+    fn write_if_absent(&self, key: &[u8], value: &[u8]) -> orbax_kvstore::Result<bool> {
+        self.inner.write_if_absent(key, value)
+    }
 }
 
 impl AppendFile for FailingAppend {
@@ -633,4 +636,62 @@ fn merged_inline_values_longer_than_the_root_limit_move_out_of_line() {
     .unwrap();
     assert_eq!(summary.num_out_of_line_values, 1);
     check(root, &model, &summary);
+}
+
+#[test]
+fn identical_inline_values_in_several_processes_merge_into_one_key() {
+    // Every process holding a block of an array writes the same zarr metadata.
+    let item = Arc::new(MemoryStore::new("item"));
+    let meta = br#"{"zarr_format":2,"shape":[8,6]}"#.to_vec();
+    for p in 0..3u8 {
+        let model: Model = [
+            (b"x/.zarray".to_vec(), meta.clone()),
+            (format!("x/{p}.0").into_bytes(), vec![p; 1500]),
+            (format!("small/{p}").into_bytes(), vec![p; 10]),
+        ]
+        .into();
+        let view = orbax_kvstore::PrefixStore::new(item.clone(), format!("ocdbt.process_{p}/"));
+        write(Arc::new(view), WriterOptions::default(), &model);
+    }
+    // An unrelated key that only looks like a process database is ignored.
+    item.write(b"ocdbt.process_9/not-a-manifest", b"").unwrap();
+    assert_eq!(
+        orbax_ocdbt::merge::process_databases_in(item.as_ref()).unwrap(),
+        ["ocdbt.process_0", "ocdbt.process_1", "ocdbt.process_2"]
+    );
+    let summary =
+        orbax_ocdbt::merge::merge_item_store(item.clone(), WriterOptions::default()).unwrap();
+    assert_eq!(summary.statistics.num_keys, 1 + 3 + 3);
+    let root = Database::open(item.clone()).unwrap();
+    assert_eq!(root.get(b"x/.zarray").unwrap().unwrap(), &meta[..]);
+    assert_eq!(root.get(b"x/2.0").unwrap().unwrap(), &[2u8; 1500][..]);
+    assert_eq!(root.get(b"small/1").unwrap().unwrap(), &[1u8; 10][..]);
+}
+
+#[test]
+fn differing_inline_values_of_one_key_are_a_duplicate() {
+    let a = Arc::new(MemoryStore::new("a"));
+    let b = Arc::new(MemoryStore::new("b"));
+    write(
+        a.clone(),
+        WriterOptions::default(),
+        &[(b"x/.zarray".to_vec(), b"chunks [2,6]".to_vec())].into(),
+    );
+    write(
+        b.clone(),
+        WriterOptions::default(),
+        &[(b"x/.zarray".to_vec(), b"chunks [4,6]".to_vec())].into(),
+    );
+    let sources = [
+        ("ocdbt.process_0/", Database::open(a).unwrap()),
+        ("ocdbt.process_1/", Database::open(b).unwrap()),
+    ];
+    let root = Arc::new(MemoryStore::new("root"));
+    let e = merge_databases(root.clone(), WriterOptions::default(), &sources).unwrap_err();
+    assert!(
+        matches!(e, Error::DuplicateKey { ref key, .. } if key == "x/.zarray"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("ocdbt.process_1/"), "{e}");
+    assert!(root.read(b"manifest.ocdbt", None).unwrap().is_none());
 }

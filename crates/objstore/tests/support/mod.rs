@@ -203,6 +203,12 @@ fn conditional_writes(store: &ObjectStoreKv, conditional_update: bool) {
         &b"first"[..]
     );
 
+    // The generic trait's form: `false` instead of an error when the key exists.
+    assert!(!WritableStore::write_if_absent(store, b"c/commit", b"third").unwrap());
+    assert!(WritableStore::write_if_absent(store, b"c/marker", b"m").unwrap());
+    assert!(!WritableStore::write_if_absent(store, b"c/marker", b"n").unwrap());
+    assert_eq!(store.read(b"c/marker", None).unwrap().unwrap(), &b"m"[..]);
+
     let (value, version) = store.get_versioned(b"c/commit").unwrap().unwrap();
     assert_eq!(value, &b"first"[..]);
     assert!(store.get_versioned(b"c/absent").unwrap().is_none());
@@ -238,6 +244,7 @@ fn conditional_writes(store: &ObjectStoreKv, conditional_update: bool) {
         .unwrap_err();
     assert_eq!(gone.code(), "ERR_STORE_PRECONDITION_FAILED", "{gone:?}");
     assert!(store.read(b"c/commit", None).unwrap().is_none());
+    store.delete(b"c/marker").unwrap();
 }
 
 fn rejects_invalid_keys(store: &ObjectStoreKv) {
