@@ -237,15 +237,7 @@ pub async fn commit_directory(
         }
         return napi::tokio::task::spawn_blocking(move || {
             let tree = &remote.tree;
-            // TODO(merge): use WritableStore::write_if_absent.
-            let created = commit::commit_store(&remote.url, |key, value| {
-                match tree.put_if_absent(key, value) {
-                    Ok(_) => Ok(true),
-                    Err(orbax_objstore::Error::AlreadyExists { .. }) => Ok(false),
-                    Err(e) => Err(orbax_checkpoint::Error::Store(e.into())),
-                }
-            })
-            .map_err(core_error)?;
+            let created = commit::commit_store(tree.as_ref(), &remote.url).map_err(core_error)?;
             if !created {
                 return Err(coded(
                     "ERR_ALREADY_COMMITTED",

@@ -11,6 +11,8 @@ import { BackgroundSaves } from './backgroundSaves.js';
 import { type AtomicityOptions, atomicityOptionsSchema } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+import { type MultiprocessingOptions, multiprocessingOptionsSchema } from '../checkpointManagers/optionTypes.js';
+import { type ResolvedMultiprocessing, resolveMultiprocessing } from '../multiprocess/multiprocessingOptions.js';
 import {
   type CheckpointerSaveOptions,
   checkpointMetadata,
@@ -36,6 +38,7 @@ const optionsSchema = z
   .object({
     atomicityOptions: atomicityOptionsSchema.optional(),
     storageOptions: storageOptionsSchema.optional(),
+    multiprocessingOptions: multiprocessingOptionsSchema.optional(),
     asyncOptions: z
       .object({
         timeoutSecs: z.number().positive().optional(),
@@ -74,9 +77,13 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
   readonly #afterCommit: (() => void | Promise<void>) | undefined;
   readonly #atomicity: AtomicityOptions | undefined;
   readonly #storageOptions: StorageOptions | undefined;
+  readonly #multiprocessing: ResolvedMultiprocessing;
 
-  /** `atomicityOptions` and `storageOptions` as for {@link Checkpointer}. */
-  constructor(handler: H, opts?: { asyncOptions?: AsyncOptions; atomicityOptions?: AtomicityOptions; storageOptions?: StorageOptions }) {
+  /** `atomicityOptions`, `storageOptions` and `multiprocessingOptions` as for {@link Checkpointer}. */
+  constructor(
+    handler: H,
+    opts?: { asyncOptions?: AsyncOptions; atomicityOptions?: AtomicityOptions; storageOptions?: StorageOptions; multiprocessingOptions?: MultiprocessingOptions },
+  ) {
     if (!isAsyncHandler(handler)) {
       throw new InvalidArgumentError('AsyncCheckpointer takes an AsyncCheckpointHandler (one with asyncSave); use Checkpointer for other handlers.');
     }
@@ -86,6 +93,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     this.#afterCommit = parsed.asyncOptions?.postFinalizationCallback as (() => void | Promise<void>) | undefined;
     this.#atomicity = parsed.atomicityOptions;
     this.#storageOptions = parsed.storageOptions;
+    this.#multiprocessing = resolveMultiprocessing(opts?.multiprocessingOptions);
   }
 
   /** Starts saving `args` as `directory`; resolves once the inputs are captured. */
@@ -93,7 +101,7 @@ export class AsyncCheckpointer<H extends AsyncCheckpointHandler = AsyncCheckpoin
     const options = parseArgsOptions(saveOptionsSchema, opts, 'AsyncCheckpointer.save options');
     expectCheckpointArgs(args, 'AsyncCheckpointer.save');
     await this.#saves.waitUntilFinished();
-    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions });
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions, multiprocessing: this.#multiprocessing });
     const writes = await captureWrites(this.handler, save, args, !(options.lendArrays ?? false));
     await this.#saves.start(async () => {
       await withTimeout(finishSave(save, this.handler, writes), this.#timeoutSecs, `The save of ${save.finalDir}`);

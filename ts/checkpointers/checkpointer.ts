@@ -12,6 +12,8 @@ import type { StepMetadata } from '../metadata/types.js';
 import { type AtomicityOptions, atomicityOptionsSchema, resolveAtomicityMode } from '../path/atomicity.js';
 import { finalizedCheckpointPath } from './checkpointPath.js';
 import { storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+import { type MultiprocessingOptions, multiprocessingOptionsSchema } from '../checkpointManagers/optionTypes.js';
+import { type ResolvedMultiprocessing, resolveMultiprocessing } from '../multiprocess/multiprocessingOptions.js';
 import { type TransferOptions, transferOptionsShape } from '../transfer.js';
 import { captureWrites, finishSave, startSave } from './commitProtocol.js';
 
@@ -34,9 +36,17 @@ export interface CheckpointerOptions {
   atomicityOptions?: AtomicityOptions;
   /** Object-store configuration (credentials, region, endpoint...) for URL directories (`s3://…`). */
   storageOptions?: StorageOptions;
+  /** Several processes saving one checkpoint together (each its own blocks of sharded arrays). */
+  multiprocessingOptions?: MultiprocessingOptions;
 }
 
-export const checkpointerOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional(), storageOptions: storageOptionsSchema.optional() }).strict();
+export const checkpointerOptionsSchema = z
+  .object({
+    atomicityOptions: atomicityOptionsSchema.optional(),
+    storageOptions: storageOptionsSchema.optional(),
+    multiprocessingOptions: multiprocessingOptionsSchema.optional(),
+  })
+  .strict();
 
 /** Whether `directory` is written and read in commit-file mode. */
 export function isCommitFile(directory: string, atomicity: AtomicityOptions | undefined): boolean {
@@ -88,8 +98,11 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   readonly handler: H;
   readonly #atomicity: AtomicityOptions | undefined;
   readonly #storageOptions: StorageOptions | undefined;
+  readonly #multiprocessing: ResolvedMultiprocessing;
 
   /**
+   * `multiprocessingOptions`: this process's index, the process count and how they synchronize,
+   * when several processes save one checkpoint (see `ocp.shardedArray`).
    * `storageOptions`: the object-store configuration of URL directories (object stores always
    * commit with `commit_success.txt`).
    * `atomicityOptions.mode`: `'atomic_rename'` (the local default: write `<dir>.orbax-checkpoint-tmp`,
@@ -101,6 +114,7 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
     const parsed = parseArgsOptions(checkpointerOptionsSchema, opts, 'Checkpointer options');
     this.#atomicity = parsed.atomicityOptions;
     this.#storageOptions = parsed.storageOptions;
+    this.#multiprocessing = resolveMultiprocessing(opts?.multiprocessingOptions);
     this.handler = handler;
   }
 
@@ -111,7 +125,7 @@ export class Checkpointer<H extends CheckpointHandler = CheckpointHandler> {
   async save(directory: string, args: SaveArgsOf<H>, opts?: CheckpointerSaveOptions): Promise<void> {
     const options = parseArgsOptions(saveOptionsSchema, opts, 'Checkpointer.save options');
     expectCheckpointArgs(args, 'Checkpointer.save');
-    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions });
+    const save = startSave(directory, { ...options, atomicityOptions: this.#atomicity, storageOptions: this.#storageOptions, multiprocessing: this.#multiprocessing });
     const writes = await captureWrites(this.handler, save, args, false);
     await finishSave(save, this.handler, writes);
   }

@@ -20,6 +20,8 @@ import { toTaggedJson } from '../tree/pyValue.js';
 import { type AtomicityOptions, resolveAtomicityMode } from '../path/atomicity.js';
 import { TMP_DIR_SUFFIX } from './checkpointPath.js';
 import { type Storage, storageFor, type StorageOptions } from '../storage/index.js';
+import { type CheckpointerProcess, processContextFor } from './saveProcesses.js';
+import { type ResolvedMultiprocessing, SINGLE_PROCESS } from '../multiprocess/multiprocessingOptions.js';
 
 /** A save between its start and its commit. */
 export interface StartedSave {
@@ -40,12 +42,20 @@ export interface StartedSave {
   readonly storage: Storage;
   /** Object-store configuration passed to the native core and the handler. */
   readonly storageOptions: StorageOptions | undefined;
+  /** This process's part in a multi-process save (single process: primary, barriers no-ops). */
+  readonly process: CheckpointerProcess;
 }
 
 /** Validates the destination and options now, and starts creating the temporary directory. */
 export function startSave(
   directory: string,
-  opts: { force?: boolean; customMetadata?: unknown; atomicityOptions?: AtomicityOptions | undefined; storageOptions?: StorageOptions | undefined } & TransferOptions,
+  opts: {
+    force?: boolean;
+    customMetadata?: unknown;
+    atomicityOptions?: AtomicityOptions | undefined;
+    storageOptions?: StorageOptions | undefined;
+    multiprocessing?: ResolvedMultiprocessing | undefined;
+  } & TransferOptions,
 ): StartedSave {
   if (typeof directory !== 'string' || directory.length === 0) {
     throw new InvalidArgumentError(`A checkpoint path is a non-empty string, got ${String(directory)}`);
@@ -66,15 +76,22 @@ export function startSave(
   }
   const inPlace = resolveAtomicityMode(finalDir, opts.atomicityOptions) === 'commit_file';
   const transfer = Transfer.open(transferOf(opts));
+  const process = processContextFor(storage, finalDir, opts.multiprocessing ?? SINGLE_PROCESS, opts.signal);
   let begin: () => void = () => undefined;
   let started = false;
+  // Only the primary creates the directory; every process then waits for the others (the
+  // directory exists for all of them once they pass).
   const created = quiet(
     new Promise<void>((resolveStart) => {
       begin = () => {
         started = true;
         resolveStart();
       };
-    }).then(async () => (await callNative(() => native.createTmpDirectory(finalDir, force, true, inPlace, storageOptions ?? null))).initTimestampNsecs),
+    }).then(async () => {
+      const init = process.isPrimary ? (await callNative(() => native.createTmpDirectory(finalDir, force, true, inPlace, storageOptions ?? null))).initTimestampNsecs : 0n;
+      await process.barrier('created');
+      return init;
+    }),
   );
   // A forced commit-file save empties the destination, so it waits until the input is accepted.
   if (!(inPlace && force)) begin();
@@ -89,6 +106,7 @@ export function startSave(
     transfer,
     storage,
     storageOptions,
+    process,
   };
 }
 
@@ -104,6 +122,7 @@ export async function captureWrites(handler: CheckpointHandler, save: StartedSav
             inPlace: save.inPlace,
             storageOptions: save.storageOptions,
             ...(save.transfer ? { transfer: save.transfer.id } : {}),
+            ...(save.process.processCount > 1 ? { multiprocessing: save.process } : {}),
           })
         ).map(quiet)
       : [quiet(directoryReady.then(() => handler.save(save.tmpDir, args, { storageOptions: save.storageOptions })))];
@@ -112,7 +131,7 @@ export async function captureWrites(handler: CheckpointHandler, save: StartedSav
   } catch (error) {
     save.transfer?.close();
     // Refused input: remove the directory it started so that nothing is left behind.
-    if (save.creationStarted()) {
+    if (save.creationStarted() && save.process.isPrimary) {
       await save.created.then(
         () => save.storage.remove(save.tmpDir),
         () => undefined,
@@ -140,13 +159,14 @@ export async function finishSave(save: StartedSave, handler: CheckpointHandler, 
   try {
     await commitSave(save, handler, writes);
   } catch (error) {
-    if (save.transfer?.aborted) {
+    if (save.transfer?.aborted && save.process.isPrimary) {
       await save.created.then(
         () => save.storage.remove(save.tmpDir),
         () => undefined,
       );
       throw save.transfer.error(error);
     }
+    if (save.transfer?.aborted) throw save.transfer.error(error);
     throw error;
   } finally {
     save.transfer?.close();
@@ -156,12 +176,20 @@ export async function finishSave(save: StartedSave, handler: CheckpointHandler, 
 async function commitSave(save: StartedSave, handler: CheckpointHandler, writes: Array<Promise<void>>): Promise<void> {
   const initTimestampNsecs = await save.created;
   await Promise.all(writes);
+  // Every process has written its part once everyone passes; only the primary commits, and the
+  // others return once it has.
+  await save.process.barrier('written');
+  if (!save.process.isPrimary) {
+    await save.process.barrier('committed');
+    return;
+  }
   const metadata = { ...itemHandlersOf(handler), initTimestampNsecs, customMetadata: save.customMetadata };
   const storageOptions = save.storageOptions ?? null;
   await callNative(() => native.writeStepMetadata(save.tmpDir, metadata, storageOptions));
-  await handler.finalize(save.tmpDir, { storageOptions: save.storageOptions });
+  await handler.finalize(save.tmpDir, { storageOptions: save.storageOptions, ...(save.process.processCount > 1 ? { multiprocessing: save.process } : {}) });
   const commit = native.nowNanos();
   await callNative(() => native.writeStepMetadata(save.tmpDir, { ...metadata, commitTimestampNsecs: commit > initTimestampNsecs ? commit : initTimestampNsecs }, storageOptions));
   if (save.transfer?.aborted) throw new AbortError('The save was aborted before its commit.');
   await callNative(() => native.commitDirectory(save.tmpDir, save.finalDir, storageOptions));
+  await save.process.barrier('committed');
 }

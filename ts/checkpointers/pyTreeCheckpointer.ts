@@ -2,6 +2,7 @@
 import { z } from 'zod';
 
 import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+import type { MultiprocessingOptions } from '../checkpointManagers/optionTypes.js';
 
 import { parseArgsOptions } from '../args/checkpointArgs.js';
 import { PyTreeRestore, type PyTreeRestoreOptions, PyTreeSave } from '../args/pyTree.js';
@@ -16,6 +17,8 @@ import { type TransferOptions, transferOf, transferOptionsShape } from '../trans
 export type PyTreeCheckpointerOptions = Omit<PyTreeCheckpointHandlerOptions, 'intScalars'> & {
   /** Object-store configuration (credentials, region, endpoint...) for URL directories. */
   storageOptions?: StorageOptions;
+  /** Several processes saving one checkpoint together (see `ocp.shardedArray`). */
+  multiprocessingOptions?: MultiprocessingOptions;
 };
 
 /** Options of {@link PyTreeCheckpointer.save}. */
@@ -45,15 +48,19 @@ export class PyTreeCheckpointer {
   readonly #checkpointer: Checkpointer<PyTreeCheckpointHandler>;
 
   constructor(opts: PyTreeCheckpointerOptions = {}) {
-    const { storageOptions, ...handlerOptions } = parseArgsOptions(z.object({
+    const { storageOptions, multiprocessingOptions, ...handlerOptions } = parseArgsOptions(z.object({
       useOcdbt: z.boolean().optional(),
       useZarr3: z.boolean().optional(),
       useCompression: z.boolean().optional(),
       saveConcurrentGb: z.number().positive().optional(),
       restoreConcurrentGb: z.number().positive().optional(),
       storageOptions: storageOptionsSchema.optional(),
+      multiprocessingOptions: z.unknown().optional(),
     }).strict(), opts, 'PyTreeCheckpointer options');
-    this.#checkpointer = new Checkpointer(new PyTreeCheckpointHandler(handlerOptions), storageOptions !== undefined ? { storageOptions } : undefined);
+    this.#checkpointer = new Checkpointer(new PyTreeCheckpointHandler(handlerOptions), {
+      ...(storageOptions !== undefined ? { storageOptions } : {}),
+      ...(multiprocessingOptions !== undefined ? { multiprocessingOptions: multiprocessingOptions as MultiprocessingOptions } : {}),
+    });
   }
 
   /**

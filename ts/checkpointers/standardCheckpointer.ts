@@ -2,6 +2,7 @@
 import { z } from 'zod';
 
 import { type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+import type { MultiprocessingOptions } from '../checkpointManagers/optionTypes.js';
 
 import { parseArgsOptions } from '../args/checkpointArgs.js';
 import { StandardRestore, StandardSave } from '../args/standard.js';
@@ -51,6 +52,8 @@ export interface StandardCheckpointerOptions extends Omit<StandardCheckpointHand
   asyncOptions?: AsyncOptions;
   /** Object-store configuration (credentials, region, endpoint...) for URL directories. */
   storageOptions?: StorageOptions;
+  /** Several processes saving one checkpoint together (see `ocp.shardedArray`). */
+  multiprocessingOptions?: MultiprocessingOptions;
 }
 
 const constructorSchema = z
@@ -60,6 +63,7 @@ const constructorSchema = z
     restoreConcurrentGb: z.number().positive().optional(),
     asyncOptions: z.unknown().optional(),
     storageOptions: storageOptionsSchema.optional(),
+    multiprocessingOptions: z.unknown().optional(),
   })
   .strict();
 
@@ -74,10 +78,11 @@ export class StandardCheckpointer {
 
   constructor(opts: StandardCheckpointerOptions = {}) {
     const parsed = parseArgsOptions(constructorSchema, opts, 'StandardCheckpointer options');
-    const { asyncOptions, storageOptions, ...handlerOptions } = parsed;
+    const { asyncOptions, storageOptions, multiprocessingOptions, ...handlerOptions } = parsed;
     this.#checkpointer = new AsyncCheckpointer(new StandardCheckpointHandler(handlerOptions), {
       ...(asyncOptions !== undefined ? { asyncOptions: asyncOptions as AsyncOptions } : {}),
       ...(storageOptions !== undefined ? { storageOptions } : {}),
+      ...(multiprocessingOptions !== undefined ? { multiprocessingOptions: multiprocessingOptions as MultiprocessingOptions } : {}),
     });
   }
 

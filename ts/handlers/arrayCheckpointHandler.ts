@@ -10,9 +10,9 @@ import type { TreeMetadata } from '../metadata/types.js';
 import { CheckpointReader } from '../restore/checkpointReader.js';
 import { restoreTree } from '../restore/restoreTree.js';
 import { expectArgs } from './argsCheck.js';
-import type { AsyncCheckpointHandler, AsyncSaveContext } from './checkpointHandler.js';
+import type { AsyncCheckpointHandler, AsyncSaveContext, SaveProcessContext, StorageContext } from './checkpointHandler.js';
 import { readTreeMetadata } from './pyTreeCheckpointHandler.js';
-import { prepareItemSave } from './pyTreeSave.js';
+import { type ItemWrite, prepareItemSave } from './pyTreeSave.js';
 import { TYPESTRS } from './typestrs.js';
 
 const optionsSchema = z.object({ checkpointName: z.string().min(1).optional() }).strict();
@@ -33,7 +33,7 @@ export class ArrayCheckpointHandler implements AsyncCheckpointHandler<ArraySave,
     return ArrayCheckpointHandler.typestr();
   }
 
-  #prepare(args: ArraySave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
+  #prepare(args: ArraySave, copyArrays: boolean, multiprocessing?: SaveProcessContext): ItemWrite {
     const save = expectArgs('ArrayCheckpointHandler', args, [ArraySave]);
     return prepareItemSave(
       { [this.checkpointName]: save.item },
@@ -43,19 +43,20 @@ export class ArrayCheckpointHandler implements AsyncCheckpointHandler<ArraySave,
         useZarr3: false,
         useCompression: true,
         copyArrays,
+      ...(multiprocessing !== undefined ? { multiprocessing } : {}),
         ...(save.saveArgs !== undefined ? { saveArgs: { [this.checkpointName]: save.saveArgs } } : {}),
       },
     );
   }
 
-  async save(directory: string, args: ArraySave): Promise<void> {
-    await this.#prepare(args, false)(directory);
+  async save(directory: string, args: ArraySave, context?: StorageContext): Promise<void> {
+    await this.#prepare(args, false)(directory, context);
   }
 
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: ArraySave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
-    const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
+    const write = this.#prepare(args, context?.copyInputs ?? true, context?.multiprocessing);
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context))];
   }
 
   /** The bare value: an NdArray, or a JS scalar for a stored scalar. */

@@ -14,6 +14,26 @@ export interface StorageContext {
   readonly storageOptions?: StorageOptions | undefined;
 }
 
+/**
+ * This process's part in a multi-process save: every process runs the handler's save on the same
+ * directory; only the primary creates sub-directories, writes shared files, finalizes and commits.
+ */
+export interface SaveProcessContext {
+  readonly processIndex: number;
+  readonly processCount: number;
+  /** The process that creates directories, writes shared files, finalizes and commits. */
+  readonly primaryHost: number;
+  readonly isPrimary: boolean;
+  /** Waits until every process reached the point `name` of this save (names unique per save). */
+  barrier(name: string): Promise<void>;
+}
+
+/** What a checkpointer tells a handler's `finalize`. */
+export interface FinalizeContext extends StorageContext {
+  /** Present in multi-process saves (finalize runs on the primary only). */
+  readonly multiprocessing?: SaveProcessContext | undefined;
+}
+
 /** Writes and reads one kind of item. */
 export interface CheckpointHandler<SaveA extends CheckpointArgs = CheckpointArgs, RestoreA extends CheckpointArgs = CheckpointArgs, R = unknown, M = unknown> {
   /** Writes the item into `directory` (which exists); resolves when written. */
@@ -23,7 +43,7 @@ export interface CheckpointHandler<SaveA extends CheckpointArgs = CheckpointArgs
   /** Metadata of the item, without reading its data (null if the handler has none). */
   metadata(directory: string, context?: StorageContext): Promise<M | null>;
   /** Runs once after every write of a save has finished (e.g. merging per-process databases). */
-  finalize(directory: string, context?: StorageContext): Promise<void>;
+  finalize(directory: string, context?: FinalizeContext): Promise<void>;
   /** Releases resources. */
   close(): Promise<void>;
   /**
@@ -52,6 +72,8 @@ export interface AsyncSaveContext extends StorageContext {
   readonly inPlace?: boolean;
   /** A native transfer handle whose cancellation and progress the writes honour. */
   readonly transfer?: number;
+  /** Present in multi-process saves. */
+  readonly multiprocessing?: SaveProcessContext | undefined;
 }
 
 /** A handler whose save has a blocking phase (capture inputs) and a background phase (write). */

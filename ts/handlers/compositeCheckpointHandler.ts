@@ -18,6 +18,7 @@ import {
   type AsyncCheckpointHandler,
   type AsyncSaveContext,
   type CheckpointHandler,
+  type FinalizeContext,
   type HandlerClass,
   isAsyncHandler,
   type StorageContext,
@@ -167,23 +168,47 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       this.#checkName(name);
       return { name, itemArgs: itemArgs as CheckpointArgs, handler: this.#handlerFor(name, itemArgs as CheckpointArgs) };
     });
-    const parentReady = context?.directoryReady ?? Promise.resolve();
     const storageOptions = context?.storageOptions;
-    const pending: PendingItem[] = [];
-    const futures: Array<Promise<void>> = [];
-    for (const { name, itemArgs, handler } of plan) {
+    const inPlace = context?.inPlace ?? false;
+    const mp = context?.multiprocessing;
+    const dirsOf = (name: string): { finalDir: string; tmpDir: string } => {
       const finalDir = join(directory, name);
-      const inPlace = context?.inPlace ?? false;
-      const tmpDir = inPlace ? finalDir : finalDir + TMP_DIR_SUFFIX;
-      const itemReady = quiet(parentReady.then(async () => {
-        await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace, storageOptions ?? null));
-      }));
+      return { finalDir, tmpDir: inPlace ? finalDir : finalDir + TMP_DIR_SUFFIX };
+    };
+    const parentReady = context?.directoryReady ?? Promise.resolve();
+    // In a multi-process save the primary creates every item directory once the parent exists,
+    // and all processes cross a barrier before writing into them.
+    const allItemsCreated = mp
+      ? quiet(
+          parentReady.then(async () => {
+            if (mp.isPrimary) {
+              for (const { name } of plan) {
+                const { finalDir } = dirsOf(name);
+                await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace, storageOptions ?? null));
+              }
+            }
+            await mp.barrier('items');
+          }),
+        )
+      : undefined;
+    const pending: PendingItem[] = [];
+    const futures: Array<Promise<void>> = allItemsCreated ? [allItemsCreated] : [];
+    for (const { name, itemArgs, handler } of plan) {
+      const { finalDir, tmpDir } = dirsOf(name);
+      const itemReady =
+        allItemsCreated ??
+        quiet(
+          parentReady.then(async () => {
+            await callNative(() => native.createTmpDirectory(finalDir, false, false, inPlace, storageOptions ?? null));
+          }),
+        );
       pending.push({ name, handler, tmpDir, finalDir, storageOptions });
       if (isAsyncHandler(handler)) {
         const itemContext = {
           directoryReady: itemReady,
           inPlace,
           storageOptions,
+          ...(mp ? { multiprocessing: { ...mp, barrier: (phase: string) => mp.barrier(`${name}.${phase}`) } } : {}),
           ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}),
           ...(context?.transfer !== undefined ? { transfer: context.transfer } : {}),
         };
@@ -191,7 +216,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       } else {
         futures.push(quiet(itemReady.then(() => handler.save(tmpDir, itemArgs, { storageOptions }))));
       }
-      futures.push(itemReady);
+      if (!allItemsCreated) futures.push(itemReady);
     }
     this.#pending.set(directory, pending);
     this.#lastSavedTypestrs = Object.fromEntries(pending.map((p) => [p.name, p.handler.typestr()]));
@@ -199,11 +224,15 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
   }
 
   /** Finalizes and commits every item written into `directory`. */
-  async finalize(directory: string): Promise<void> {
+  async finalize(directory: string, context?: FinalizeContext): Promise<void> {
     const pending = this.#pending.get(directory) ?? [];
     this.#pending.delete(directory);
     for (const item of pending) {
-      await item.handler.finalize(item.tmpDir, { storageOptions: item.storageOptions });
+      const mp = context?.multiprocessing;
+      await item.handler.finalize(item.tmpDir, {
+        storageOptions: item.storageOptions,
+        ...(mp ? { multiprocessing: { ...mp, barrier: (phase: string) => mp.barrier(`${item.name}.${phase}`) } } : {}),
+      });
       await callNative(() => native.commitDirectory(item.tmpDir, item.finalDir, item.storageOptions ?? null));
     }
   }

@@ -36,6 +36,8 @@ export class JsonCheckpointHandler implements AsyncCheckpointHandler<JsonSave, J
 
   async asyncSave(directory: string, args: JsonSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
     const save = expectArgs('JsonCheckpointHandler', args, [JsonSave]);
+    // In a multi-process save the primary writes the file, as Orbax's handler does.
+    if (context?.multiprocessing && !context.multiprocessing.isPrimary) return [];
     // The value was captured when the JsonSave was made.
     const path = storageFor(directory).join(directory, this.filename);
     const storageOptions = context?.storageOptions ?? null;

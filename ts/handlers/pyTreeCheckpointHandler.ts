@@ -8,8 +8,8 @@ import { CheckpointReader } from '../restore/checkpointReader.js';
 import { type IntScalars, metadataTree, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { expectArgs } from './argsCheck.js';
-import type { AsyncCheckpointHandler, AsyncSaveContext } from './checkpointHandler.js';
-import { prepareItemSave } from './pyTreeSave.js';
+import type { AsyncCheckpointHandler, AsyncSaveContext, FinalizeContext, SaveProcessContext, StorageContext } from './checkpointHandler.js';
+import { finalizeItem, type ItemWrite, prepareItemSave } from './pyTreeSave.js';
 import { TYPESTRS } from './typestrs.js';
 
 /** Options of {@link PyTreeCheckpointHandler}. */
@@ -40,8 +40,8 @@ export const pyTreeHandlerOptionsSchema = z
   .strict();
 
 /** The metadata tree of a PyTree item directory (no array data is read). */
-export async function readTreeMetadata(directory: string): Promise<TreeMetadata> {
-  const reader = await CheckpointReader.open(directory);
+export async function readTreeMetadata(directory: string, context?: StorageContext): Promise<TreeMetadata> {
+  const reader = await CheckpointReader.open(directory, context?.storageOptions ? { storageOptions: context.storageOptions } : {});
   return Object.freeze({
     tree: metadataTree(reader),
     customMetadata: reader.customMetadata,
@@ -68,7 +68,7 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
     return PyTreeCheckpointHandler.typestr();
   }
 
-  #prepare(args: PyTreeSave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
+  #prepare(args: PyTreeSave, copyArrays: boolean, multiprocessing?: SaveProcessContext): ItemWrite {
     const save = expectArgs('PyTreeCheckpointHandler', args, [PyTreeSave]);
     const o = this.#options;
     return prepareItemSave(save.item, {
@@ -77,6 +77,7 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
       useZarr3: o.useZarr3,
       useCompression: o.useCompression,
       copyArrays,
+      ...(multiprocessing !== undefined ? { multiprocessing } : {}),
       ...(o.saveConcurrentGb !== undefined ? { saveConcurrentGb: o.saveConcurrentGb } : {}),
       ...(save.saveArgs !== undefined ? { saveArgs: save.saveArgs } : {}),
       ...(save.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: save.ocdbtTargetDataFileSize } : {}),
@@ -85,20 +86,20 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
   }
 
   /** Writes the tree; the arrays' memory is read until the promise settles. */
-  async save(directory: string, args: PyTreeSave): Promise<void> {
-    await this.#prepare(args, false)(directory);
+  async save(directory: string, args: PyTreeSave, context?: StorageContext): Promise<void> {
+    await this.#prepare(args, false)(directory, context);
   }
 
   /** Copies the arrays (the caller may then change them) and starts the write. */
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: PyTreeSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
-    const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
+    const write = this.#prepare(args, context?.copyInputs ?? true, context?.multiprocessing);
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context))];
   }
 
-  async restore(directory: string, args?: PyTreeRestore): Promise<PyTree> {
+  async restore(directory: string, args?: PyTreeRestore, context?: StorageContext): Promise<PyTree> {
     const restore = args === undefined ? new PyTreeRestore() : expectArgs('PyTreeCheckpointHandler', args, [PyTreeRestore]);
-    const reader = await CheckpointReader.open(directory);
+    const reader = await CheckpointReader.open(directory, context?.storageOptions ? { storageOptions: context.storageOptions } : {});
     const o = this.#options;
     return restoreTree(reader, {
       ...(restore.item !== undefined ? { target: restore.item } : {}),
@@ -110,12 +111,13 @@ export class PyTreeCheckpointHandler implements AsyncCheckpointHandler<PyTreeSav
     });
   }
 
-  async metadata(directory: string): Promise<TreeMetadata> {
-    return readTreeMetadata(directory);
+  async metadata(directory: string, context?: StorageContext): Promise<TreeMetadata> {
+    return readTreeMetadata(directory, context);
   }
 
-  async finalize(): Promise<void> {
-    // The per-process OCDBT database is merged into the item root as part of the write.
+  /** A single process merges its database as it writes; a multi-process save merges here. */
+  async finalize(directory: string, context?: FinalizeContext): Promise<void> {
+    await finalizeItem(directory, { useOcdbt: this.#options.useOcdbt }, context);
   }
 
   async close(): Promise<void> {}

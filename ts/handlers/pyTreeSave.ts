@@ -9,6 +9,9 @@ import { type DType, isDType } from '../tree/dtypes.js';
 import { type FlatLeaf, flattenForSave } from '../tree/flatten.js';
 import { isPlainObject, pathRepr } from '../tree/pytree.js';
 import { toTaggedJson } from '../tree/pyValue.js';
+import { defaultSharding, type ShardedArray } from '../tree/shardedArray.js';
+import type { StorageOptions } from '../storage/storage.js';
+import type { FinalizeContext, SaveProcessContext } from './checkpointHandler.js';
 
 /** Per-leaf save options (Python `SaveArgs`). */
 export interface SaveArgs {
@@ -48,6 +51,26 @@ export interface ItemSaveOptions {
   copyArrays?: boolean;
   /** GiB of chunks encoded and written at once (Orbax's `save_concurrent_gb`). */
   saveConcurrentGb?: number;
+  /**
+   * A multi-process save: this process writes its blocks of sharded arrays (`ocp.shardedArray`)
+   * into its own database; replicated arrays and strings are the primary's to write.
+   */
+  multiprocessing?: SaveProcessContext | undefined;
+}
+
+/** Where and how a prepared item is written. */
+export interface ItemWriteContext {
+  readonly transfer?: number | undefined;
+  readonly storageOptions?: StorageOptions | undefined;
+}
+
+/** Writes a prepared item into an existing directory (a path or an object-store URL). */
+export type ItemWrite = (directory: string, context?: ItemWriteContext) => Promise<void>;
+
+/** The `_sharding` entry of a sharded leaf: Python `json.dumps` of its sharding description. */
+function shardingJson(sharded: ShardedArray, blockShape: readonly number[]): string {
+  const sharding = sharded.sharding ?? defaultSharding(sharded.globalShape, blockShape);
+  return native.renderPythonJson(toTaggedJson(sharding, 'sharding'));
 }
 
 function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
@@ -72,17 +95,22 @@ function saveArgsFor(saveArgs: unknown, leaf: FlatLeaf): SaveArgs | undefined {
  * Validates and flattens `tree` now (throwing synchronously on bad input, copying the arrays if
  * asked) and returns the write, which writes the item into an existing directory when called.
  */
-export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (directory: string, transfer?: number) => Promise<void> {
+export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): ItemWrite {
   const leaves = flattenForSave(tree);
   const arrays: SaveArray[] = [];
   const strings: SaveString[] = [];
+  const mp = opts.multiprocessing;
+  const isPrimary = mp?.isPrimary ?? true;
   for (const leaf of leaves) {
     const value = leaf.value;
     if (value.kind === 'string') {
       if (!opts.allowStrings) {
         throw new InvalidArgumentError(`Unsupported type: <class 'str'> for key: ${pathRepr(leaf.path)}.`);
       }
-      strings.push({ param: leaf.param, value: value.value });
+      if (isPrimary) strings.push({ param: leaf.param, value: value.value });
+    } else if ((value.kind === 'array' || value.kind === 'scalar') && !isPrimary && value.valueType !== 'jax.Array') {
+      // Replicated data: the primary writes it (replica 0, as JAX saves).
+      continue;
     } else if (value.kind === 'array' || value.kind === 'scalar') {
       const args = saveArgsFor(opts.saveArgs, leaf);
       const arr = args?.dtype ? astype(value.array, args.dtype) : value.array;
@@ -97,6 +125,9 @@ export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (director
         data: opts.copyArrays && arr === value.array ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
         ...(args?.chunkByteSize !== undefined ? { chunkByteSize: args.chunkByteSize } : {}),
         ...(args?.shardAxes !== undefined ? { shardAxes: args.shardAxes } : {}),
+        ...(value.valueType === 'jax.Array'
+          ? { globalShape: [...value.sharded.globalShape], offset: [...value.sharded.offset], sharding: shardingJson(value.sharded, arr.shape) }
+          : {}),
       });
     } else if (value.kind !== 'empty') {
       throw new UnsupportedTypeError(`Unsupported leaf at ${pathRepr(leaf.path)}.`);
@@ -108,6 +139,7 @@ export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (director
       keyTypes: [...l.keyTypes],
       valueType: l.value.valueType,
       skipDeserialize: l.value.kind === 'empty',
+      ...(l.value.valueType === 'jax.Array' ? { writeShape: [...l.value.array.shape] } : {}),
     })),
     arrays,
     strings,
@@ -117,9 +149,28 @@ export function prepareItemSave(tree: unknown, opts: ItemSaveOptions): (director
     useCompression: opts.useCompression,
     ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}),
     ...(opts.saveConcurrentGb !== undefined ? { concurrentBytes: opts.saveConcurrentGb * 2 ** 30 } : {}),
+    ...(mp && mp.processCount > 1 ? { process: { index: mp.processIndex, count: mp.processCount, primary: mp.primaryHost } } : {}),
   };
-  // TODO(merge): once saveItemPlan takes a trailing storageOptions, accept `context.storageOptions`
-  // (AsyncSaveContext, passed by the checkpointers) here and pass it as its third argument.
-  return (directory: string, transfer?: number) =>
-    callNative(() => native.saveItemPlan(directory, transfer === undefined ? plan : { ...plan, transfer }));
+  return (directory, context) =>
+    callNative(() => native.saveItemPlan(directory, context?.transfer === undefined ? plan : { ...plan, transfer: context.transfer }, context?.storageOptions ?? null));
+}
+
+/**
+ * The primary's finalize of a multi-process item: checks that every process wrote its database
+ * and merges them into the item's root (a single-process save merges as it writes).
+ */
+export async function finalizeItem(
+  directory: string,
+  opts: { useOcdbt: boolean; ocdbtTargetDataFileSize?: number | undefined },
+  context: FinalizeContext | undefined,
+): Promise<void> {
+  const mp = context?.multiprocessing;
+  if (mp === undefined || mp.processCount <= 1 || !mp.isPrimary) return;
+  await callNative(() =>
+    native.finalizeItem(
+      directory,
+      { processCount: mp.processCount, useOcdbt: opts.useOcdbt, ...(opts.ocdbtTargetDataFileSize !== undefined ? { ocdbtTargetDataFileSize: opts.ocdbtTargetDataFileSize } : {}) },
+      context?.storageOptions ?? null,
+    ),
+  );
 }

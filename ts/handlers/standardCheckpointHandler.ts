@@ -8,9 +8,9 @@ import { CheckpointReader } from '../restore/checkpointReader.js';
 import { type IntScalars, restoreTree } from '../restore/restoreTree.js';
 import type { PyTree } from '../tree/pytree.js';
 import { expectArgs } from './argsCheck.js';
-import type { AsyncCheckpointHandler, AsyncSaveContext } from './checkpointHandler.js';
+import type { AsyncCheckpointHandler, AsyncSaveContext, FinalizeContext, SaveProcessContext, StorageContext } from './checkpointHandler.js';
 import { readTreeMetadata } from './pyTreeCheckpointHandler.js';
-import { prepareItemSave } from './pyTreeSave.js';
+import { finalizeItem, type ItemWrite, prepareItemSave } from './pyTreeSave.js';
 import { TYPESTRS } from './typestrs.js';
 
 /** Options of {@link StandardCheckpointHandler}. */
@@ -50,7 +50,7 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
     return StandardCheckpointHandler.typestr();
   }
 
-  #prepare(args: StandardSave, copyArrays: boolean): (directory: string, transfer?: number) => Promise<void> {
+  #prepare(args: StandardSave, copyArrays: boolean, multiprocessing?: SaveProcessContext): ItemWrite {
     const save = expectArgs('StandardCheckpointHandler', args, [StandardSave]);
     const o = this.#options;
     return prepareItemSave(save.item, {
@@ -59,20 +59,21 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
       useZarr3: false,
       useCompression: true,
       copyArrays,
+      ...(multiprocessing !== undefined ? { multiprocessing } : {}),
       ...(o.saveConcurrentGb !== undefined ? { saveConcurrentGb: o.saveConcurrentGb } : {}),
       ...(save.saveArgs !== undefined ? { saveArgs: save.saveArgs } : {}),
       ...(save.customMetadata !== undefined ? { itemCustomMetadata: save.customMetadata } : {}),
     });
   }
 
-  async save(directory: string, args: StandardSave): Promise<void> {
-    await this.#prepare(args, false)(directory);
+  async save(directory: string, args: StandardSave, context?: StorageContext): Promise<void> {
+    await this.#prepare(args, false)(directory, context);
   }
 
   /** Validates and (unless told otherwise) copies the arrays now; writes once the directory exists. */
   async asyncSave(directory: string, args: StandardSave, context?: AsyncSaveContext): Promise<Array<Promise<void>>> {
-    const write = this.#prepare(args, context?.copyInputs ?? true);
-    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context?.transfer))];
+    const write = this.#prepare(args, context?.copyInputs ?? true, context?.multiprocessing);
+    return [(context?.directoryReady ?? Promise.resolve()).then(() => write(directory, context))];
   }
 
   /**
@@ -80,9 +81,9 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
    * structure and dtypes; a target path missing from the checkpoint is an error; leaves the
    * target does not name are not read.
    */
-  async restore(directory: string, args?: StandardRestore): Promise<PyTree> {
+  async restore(directory: string, args?: StandardRestore, context?: StorageContext): Promise<PyTree> {
     const restore = args === undefined ? new StandardRestore() : expectArgs('StandardCheckpointHandler', args, [StandardRestore]);
-    const reader = await CheckpointReader.open(directory);
+    const reader = await CheckpointReader.open(directory, context?.storageOptions ? { storageOptions: context.storageOptions } : {});
     const o = this.#options;
     const intScalars = restore.intScalars ?? o.intScalars;
     return restoreTree(reader, {
@@ -95,11 +96,14 @@ export class StandardCheckpointHandler implements AsyncCheckpointHandler<Standar
     });
   }
 
-  async metadata(directory: string): Promise<TreeMetadata> {
-    return readTreeMetadata(directory);
+  async metadata(directory: string, context?: StorageContext): Promise<TreeMetadata> {
+    return readTreeMetadata(directory, context);
   }
 
-  async finalize(): Promise<void> {}
+  /** A single process merges its database as it writes; a multi-process save merges here. */
+  async finalize(directory: string, context?: FinalizeContext): Promise<void> {
+    await finalizeItem(directory, { useOcdbt: this.#options.useOcdbt ?? true }, context);
+  }
 
   async close(): Promise<void> {}
 }

@@ -41,6 +41,7 @@ import { isPlainObject } from '../tree/pytree.js';
 import { fromTaggedJson, toTaggedJson } from '../tree/pyValue.js';
 import { type TransferOptions, transferOf, transferOptionsShape } from '../transfer.js';
 import { parseOptions } from '../validation.js';
+import { resolveMultiprocessing } from '../multiprocess/multiprocessingOptions.js';
 import { type Storage, storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 
 /** The single item's name (Orbax's `DEFAULT_ITEM_NAME`). */
@@ -130,6 +131,8 @@ export class CheckpointManager {
   #mode: ItemMode | undefined;
   #checkpoints: PolicyCheckpointInfo[] = [];
   #initialized = false;
+  /** This process in a multi-process job: only the primary cleans up, deletes and writes root metadata. */
+  readonly #isPrimary: boolean;
 
   constructor(directory: string, init: CheckpointManagerInit = {}) {
     if (typeof directory !== 'string' || directory.length === 0) {
@@ -171,9 +174,12 @@ export class CheckpointManager {
         ...(parsed.itemNames ? { itemNames: [...parsed.itemNames, ...Object.keys(items), METRICS_ITEM_NAME] } : {}),
       });
     }
+    const multiprocessingOptions = (parsed.options as CheckpointManagerOptions | undefined)?.multiprocessingOptions;
+    this.#isPrimary = resolveMultiprocessing(multiprocessingOptions).isPrimary;
+    const processes = multiprocessingOptions !== undefined ? { multiprocessingOptions } : {};
     this.#checkpointer = o.enableAsyncCheckpointing
-      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs }, atomicityOptions: this.#atomicity, ...this.#storageOption() })
-      : new Checkpointer(this.#handler, { atomicityOptions: this.#atomicity, ...this.#storageOption() });
+      ? new AsyncCheckpointer(this.#handler, { asyncOptions: { timeoutSecs: o.asyncOptions.timeoutSecs }, atomicityOptions: this.#atomicity, ...this.#storageOption(), ...processes })
+      : new Checkpointer(this.#handler, { atomicityOptions: this.#atomicity, ...this.#storageOption(), ...processes });
     this.ready = this.#initialize(parsed.metadata);
     this.ready.catch(() => undefined);
   }
@@ -194,8 +200,8 @@ export class CheckpointManager {
     const o = this.#options;
     const storage = this.#storage;
     if (o.create) await storage.makeDirectory(this.directory);
-    if (o.cleanupTmpDirectories && (await storage.exists(this.directory))) await this.#cleanupTmpDirectories();
-    if (metadata !== undefined && o.saveRootMetadata && !o.readOnly) {
+    if (o.cleanupTmpDirectories && this.#isPrimary && (await storage.exists(this.directory))) await this.#cleanupTmpDirectories();
+    if (metadata !== undefined && o.saveRootMetadata && !o.readOnly && this.#isPrimary) {
       const file = storage.join(this.directory, ROOT_METADATA_DIR, ROOT_METADATA_FILE);
       if (!(await storage.exists(file))) {
         await storage.makeDirectory(storage.parent(file));
@@ -340,7 +346,7 @@ export class CheckpointManager {
       warn('Requested `tracked_metric`; did not provide metrics.');
     }
     const stepDir = this.#stepDir(step);
-    if (await this.#storage.exists(stepDir)) warn(`${stepDir} exists on disk but is not a step this manager knows; it is replaced, as Orbax does.`);
+    if (this.#isPrimary && (await this.#storage.exists(stepDir))) warn(`${stepDir} exists on disk but is not a step this manager knows; it is replaced, as Orbax does.`);
     const latest = this.latestStep();
     await this.#checkpointer.save(stepDir, new Composite(items), {
       force: true,
@@ -368,6 +374,7 @@ export class CheckpointManager {
   }
 
   async #deleteFromDisk(step: number): Promise<void> {
+    if (!this.#isPrimary) return;
     const stepDir = this.#stepDir(step);
     const storage = this.#storage;
     if (!(await storage.exists(stepDir))) return;

@@ -200,19 +200,15 @@ pub fn delete_all<S: WritableStore + ?Sized>(store: &S) -> Result<()> {
     Ok(())
 }
 
-/// Commits an in-place save at `location` by creating `commit_success.txt` with
-/// `create_if_absent(key, value)` (a conditional create that returns false when the key
-/// existed). Returns false, writing nothing, when the marker was already there: another writer
-/// committed this checkpoint.
-// TODO(merge): take a `WritableStore` and use `WritableStore::write_if_absent` once it exists.
-pub fn commit_store(
-    location: &str,
-    create_if_absent: impl FnOnce(&[u8], &[u8]) -> Result<bool>,
-) -> Result<bool> {
-    create_if_absent(
+/// Commits an in-place save at `location` (whose keys `store` holds) by creating
+/// `commit_success.txt` with a conditional create (`If-None-Match` on object stores). Returns
+/// false, writing nothing, when the marker was already there: another writer committed this
+/// checkpoint.
+pub fn commit_store<S: WritableStore + ?Sized>(store: &S, location: &str) -> Result<bool> {
+    Ok(store.write_if_absent(
         COMMIT_SUCCESS_FILE.as_bytes(),
         commit_marker_text(location).as_bytes(),
-    )
+    )?)
 }
 
 #[cfg(test)]
@@ -299,17 +295,6 @@ mod tests {
         );
     }
 
-    /// A conditional create over a memory store, as object stores do it with `If-None-Match`.
-    fn create_in(store: &MemoryStore) -> impl Fn(&[u8], &[u8]) -> Result<bool> + '_ {
-        |key, value| {
-            if store.read(key, None)?.is_some() {
-                return Ok(false);
-            }
-            store.write(key, value)?;
-            Ok(true)
-        }
-    }
-
     #[test]
     fn in_place_saves_on_a_store_commit_once_with_the_marker() {
         let store = MemoryStore::new("mem://ckpt");
@@ -321,7 +306,7 @@ mod tests {
             err.to_string(),
             "Destination s3://bucket/run/5 already exists."
         );
-        assert!(commit_store(location, create_in(&store)).unwrap());
+        assert!(commit_store(&store, location).unwrap());
         assert_eq!(
             &store
                 .read(COMMIT_SUCCESS_FILE.as_bytes(), None)
@@ -330,7 +315,7 @@ mod tests {
             b"Checkpoint commit was successful to s3://bucket/run/5"
         );
         assert!(
-            !commit_store("elsewhere", create_in(&store)).unwrap(),
+            !commit_store(&store, "elsewhere").unwrap(),
             "a second commit is refused"
         );
         assert_eq!(
