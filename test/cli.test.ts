@@ -57,3 +57,23 @@ test('the demo trains under a CheckpointManager, is killed mid-training, resumes
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the multi-process example: 4 workers save one sharded checkpoint per step; it restores whole, bit-identical to a single-process run', async (t) => {
+  const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'orbax-ts-mp-example-'));
+  try {
+    const root = join(dir, 'ckpts');
+    const { stdout } = await run(process.execPath, [join(process.cwd(), 'dist', 'examples', 'multiprocess.js'), root, '--processes', '4']);
+    t.regex(stdout, /step 40: 4 processes saved one checkpoint/);
+    t.regex(stdout, /done: steps kept 30, 40; step 40 restored whole in one process \(w 16×8, b 16\) is bit-identical/);
+    t.deepEqual((await readdir(join(root, '40', 'default'))).filter((n) => n.startsWith('ocdbt.process_')).sort(), [
+      'ocdbt.process_0',
+      'ocdbt.process_1',
+      'ocdbt.process_2',
+      'ocdbt.process_3',
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

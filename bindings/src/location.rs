@@ -71,12 +71,9 @@ pub fn open_location(location: &str, storage: StorageConfig) -> napi::Result<Loc
     let root = match root {
         Some(root) => root,
         None => {
-            let options = StoreOptions {
-                config: config.into_iter().collect(),
-                ..StoreOptions::default()
-            };
-            let opened = orbax_objstore::open_url(&format!("{scheme}://{bucket}"), &options)
-                .map_err(objstore_error)?;
+            let url = format!("{scheme}://{bucket}");
+            let options = StoreOptions::from_entries(&url, config).map_err(objstore_error)?;
+            let opened = orbax_objstore::open_url(&url, &options).map_err(objstore_error)?;
             bucket_cache()
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -116,3 +116,94 @@ impl StoreOptions {
         }
     }
 }
+
+/// Keys of [`StoreOptions::from_entries`] that tune retries instead of configuring the store.
+const RETRY_KEYS: [&str; 5] = [
+    "retry_max_retries",
+    "retry_initial_backoff_ms",
+    "retry_max_backoff_ms",
+    "retry_timeout_ms",
+    "retry_operation_retries",
+];
+
+impl StoreOptions {
+    /// Options from `key → value` entries as users pass them (JS `storageOptions`): the
+    /// `retry_*` keys (`retry_max_retries`, `retry_initial_backoff_ms`, `retry_max_backoff_ms`,
+    /// `retry_timeout_ms`, `retry_operation_retries`) set [`RetrySettings`]; every other entry
+    /// is `object_store` configuration. `url` names the store in errors.
+    pub fn from_entries<I, K, V>(url: &str, entries: I) -> crate::Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut options = Self::default();
+        for (key, value) in entries {
+            let (key, value) = (key.into(), value.into());
+            let lower = key.to_ascii_lowercase();
+            if !RETRY_KEYS.contains(&lower.as_str()) {
+                options.config.insert(key, value);
+                continue;
+            }
+            let number: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| crate::Error::InvalidOption {
+                    url: url.to_owned(),
+                    key: key.clone(),
+                    reason: format!("expected a non-negative integer, got {value:?}"),
+                })?;
+            let retry = &mut options.retry;
+            match lower.as_str() {
+                "retry_max_retries" => retry.max_retries = number as usize,
+                "retry_initial_backoff_ms" => retry.initial_backoff = Duration::from_millis(number),
+                "retry_max_backoff_ms" => retry.max_backoff = Duration::from_millis(number),
+                "retry_timeout_ms" => retry.timeout = Duration::from_millis(number),
+                _ => retry.operation_retries = u32::try_from(number).unwrap_or(u32::MAX),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_keys_tune_retries_and_the_rest_configures_the_store() {
+        let options = StoreOptions::from_entries(
+            "s3://b",
+            [
+                ("aws_region", "eu-west-1"),
+                ("RETRY_MAX_RETRIES", "2"),
+                ("retry_initial_backoff_ms", "5"),
+                ("retry_max_backoff_ms", "20"),
+                ("retry_timeout_ms", "1000"),
+                ("retry_operation_retries", "0"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            options.config.into_iter().collect::<Vec<_>>(),
+            vec![("aws_region".to_string(), "eu-west-1".to_string())]
+        );
+        assert_eq!(
+            options.retry,
+            RetrySettings {
+                max_retries: 2,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+                timeout: Duration::from_secs(1),
+                operation_retries: 0,
+            }
+        );
+        let err =
+            StoreOptions::from_entries("s3://b", [("retry_max_retries", "many")]).unwrap_err();
+        assert_eq!(err.code(), "ERR_STORE_INVALID_OPTION");
+        assert_eq!(
+            err.to_string(),
+            "invalid storage option \"retry_max_retries\" for s3://b: expected a non-negative integer, got \"many\""
+        );
+    }
+}
