@@ -136,10 +136,13 @@ function treeSpecs(quick) {
       // Rows from the middle of the array, within one chunk: a browsing tool's read.
       slice: { param: 'weights', region: [[bigSide / 2, bigSide / 2 + sliceRows], [0, bigSide]] },
     },
+    // The model tree (a quarter of it: moto keeps objects in memory) against a real S3 server on
+    // loopback (moto, from the reference venv), next to one PUT / GET of the same bytes.
+    's3-loopback': { leaves: modelLeaves(quick ? 32 * MiB : 256 * MiB, 'float32'), s3: true },
   };
 }
 
-const TREE_NAMES = ['model-1g', 'model-1g-bf16', 'many-small', 'one-big'];
+const TREE_NAMES = ['model-1g', 'model-1g-bf16', 'many-small', 'one-big', 's3-loopback'];
 
 function buildTree(leaves) {
   const tree = {};
@@ -394,11 +397,85 @@ async function tsSlice(dir, slice) {
   return { ...m, bytes };
 }
 
+/** moto on 127.0.0.1 (crates/objstore/tests/moto_server.py), or null without the reference venv. */
+async function startMoto(bucket) {
+  const python = findPython();
+  if (!python) return null;
+  const probe = spawnSync(python, ['-c', 'import moto.server, boto3']);
+  if (probe.status !== 0) spawnSync(python, ['-m', 'pip', 'install', '--quiet', 'moto[server]'], { stdio: 'inherit' });
+  const child = spawn(python, [join(here, '..', 'crates', 'objstore', 'tests', 'moto_server.py'), bucket], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise((resolvePort, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`moto exited (${code})`)));
+  });
+  const storageOptions = {
+    aws_endpoint: `http://127.0.0.1:${port}`,
+    aws_allow_http: 'true',
+    aws_access_key_id: 'bench',
+    aws_secret_access_key: 'bench',
+    aws_region: 'us-east-1',
+  };
+  return { storageOptions, stop: () => (child.stdin.end(), child.kill()) };
+}
+
+async function benchS3(name, spec, built, ctx) {
+  const { reps } = ctx;
+  const moto = await startMoto('bench');
+  if (!moto) {
+    console.log('  no reference venv (moto): skipped');
+    return [];
+  }
+  const samples = [];
+  const record = (rep, side, op, values) => {
+    samples.push({ rep, side, op, ...values });
+    console.log(`  rep ${rep} ${side.padEnd(8)} ${op.padEnd(22)} ${values.seconds.toFixed(3)} s ${(built.bytes / values.seconds / 1e9).toFixed(3)} GB/s`);
+  };
+  const saveArgs = saveArgsOf(spec.leaves);
+  const storage = ocp.storageFor('s3://bench', moto.storageOptions);
+  const whole = Buffer.concat(built.buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      const url = `s3://bench/rep-${rep}`;
+      const sides = rep % 2 === 0 ? ['disk', 'ts'] : ['ts', 'disk'];
+      for (const side of sides) {
+        if (side === 'disk') {
+          record(rep, 'disk', 'S3 PUT of the bytes', await measure(async () => void (await storage.write(`${url}/raw.bin`, whole))));
+          record(rep, 'disk', 'S3 GET of the bytes', await measure(async () => void (await storage.read(`${url}/raw.bin`))));
+          await storage.remove(`${url}/raw.bin`);
+        } else {
+          const ck = new ocp.PyTreeCheckpointer({ storageOptions: moto.storageOptions });
+          record(rep, 'ts', 'S3 save committed', await measure(async () => void (await ck.save(`${url}/ckpt`, built.tree, saveArgs ? { saveArgs } : {}))));
+          let restored;
+          const m = await measure(async () => {
+            restored = await new ocp.StandardCheckpointer({ storageOptions: moto.storageOptions }).restore(`${url}/ckpt`);
+          });
+          if (rep === 0) checkRestored(restored, spec.leaves, built.sha256);
+          restored = undefined;
+          record(rep, 'ts', 'S3 restore', m);
+          await storage.remove(`${url}/ckpt`);
+        }
+      }
+    }
+  } finally {
+    moto.stop();
+  }
+  return samples;
+}
+
 async function benchTree(name, spec, ctx) {
   const { reps, workdir, orbax } = ctx;
   process.stdout.write(`\n== ${name}: building ${spec.leaves.length} leaves... `);
   const built = buildTree(spec.leaves);
   console.log(`${(built.bytes / 1e9).toFixed(3)} GB, sha256 ${built.sha256.slice(0, 12)}`);
+  if (spec.s3) {
+    const samples = await benchS3(name, spec, built, ctx);
+    return { name, bytes: built.bytes, leaves: spec.leaves.length, sha256: built.sha256, samples, slice: null };
+  }
   const saveArgs = saveArgsOf(spec.leaves);
   if (orbax) {
     const leaves = spec.leaves.map((l) => ({ path: l.path, shape: l.shape, dtype: l.dtype, seed: l.seed, chunk_byte_size: l.chunkByteSize ?? null }));
@@ -483,6 +560,8 @@ const ROWS = [
   { label: 'save, no compression', ts: 'save uncompressed', orbax: null, disk: 'write+fdatasync' },
   { label: 'restore, no compression', ts: 'restore uncompressed', orbax: null, disk: 'readFile' },
   { label: 'slice read', ts: 'slice read', orbax: 'slice read', disk: null, slice: true },
+  { label: 'S3 save, until committed', ts: 'S3 save committed', orbax: null, disk: 'S3 PUT of the bytes' },
+  { label: 'S3 restore', ts: 'S3 restore', orbax: null, disk: 'S3 GET of the bytes' },
 ];
 
 function summarize(result) {
