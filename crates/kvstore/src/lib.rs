@@ -105,6 +105,13 @@ pub trait ReadableStore: Send + Sync + fmt::Debug {
 
     /// A human-readable location of `key` for error messages (a file path, a URL...).
     fn describe(&self, key: &[u8]) -> String;
+
+    /// How many reads readers should keep in flight at once; 0 (the default) means one per
+    /// core, right for stores whose reads cost CPU (local files in the page cache). Object
+    /// stores return more: their reads mostly wait on the network.
+    fn parallel_reads(&self) -> usize {
+        0
+    }
 }
 
 impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
@@ -124,6 +131,9 @@ impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
     }
     fn describe(&self, key: &[u8]) -> String {
         (**self).describe(key)
+    }
+    fn parallel_reads(&self) -> usize {
+        (**self).parallel_reads()
     }
 }
 

@@ -84,6 +84,10 @@ impl ReadableStore for PrefixStore {
     fn describe(&self, key: &[u8]) -> String {
         self.inner.describe(&self.full(key))
     }
+
+    fn parallel_reads(&self) -> usize {
+        self.inner.parallel_reads()
+    }
 }
 
 impl WritableStore for PrefixStore {

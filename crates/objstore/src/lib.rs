@@ -29,7 +29,7 @@ pub use error::{Error, Operation, Result};
 pub use open::{drop_memory_store, open_url};
 pub use options::{RetrySettings, StoreOptions, DEFAULT_PART_SIZE, MIN_PART_SIZE};
 pub use runtime::IoRuntime;
-pub use store::{ObjectInfo, ObjectStoreKv, ObjectVersion};
+pub use store::{ObjectInfo, ObjectStoreKv, ObjectVersion, PARALLEL_READS};
 pub use tree::{children_of, Child, ListedObject};
 
 /// The `object_store` crate this one is built on, for custom stores given to

@@ -525,7 +525,15 @@ impl ReadableStore for ObjectStoreKv {
     fn describe(&self, key: &[u8]) -> String {
         self.inner.describe(key)
     }
+
+    /// Requests mostly wait on the network: keep many in flight.
+    fn parallel_reads(&self) -> usize {
+        PARALLEL_READS
+    }
 }
+
+/// Ranged GETs a reader keeps in flight against an object store.
+pub const PARALLEL_READS: usize = 16;
 
 impl WritableStore for ObjectStoreKv {
     fn write(&self, key: &[u8], value: &[u8]) -> orbax_kvstore::Result<()> {

@@ -455,6 +455,10 @@ impl ReadableStore for Database {
             String::from_utf8_lossy(key)
         )
     }
+
+    fn parallel_reads(&self) -> usize {
+        self.inner.base.parallel_reads()
+    }
 }
 
 #[cfg(test)]

@@ -248,7 +248,9 @@ pub fn read_regions(
         );
     }
     let workers = match opts.concurrency {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(store.parallel_reads()),
         n => n,
     }
     .min(jobs.len());
