@@ -132,7 +132,8 @@ export async function inspect(path: string, opts?: InspectOptions): Promise<Insp
     const stepDir = storage.join(directory, entry.name);
     const match = STEP_NAME.exec(entry.name);
     // Object stores commit a step in place: its name is final, its commit_success.txt tells.
-    const temporary = storage.kind === 'local' ? entry.name.includes('.orbax-checkpoint-tmp') : match !== null && !(await isPathFinalized(stepDir, undefined, storageOptions));
+    const temporary =
+      entry.name.includes('.orbax-checkpoint-tmp') || (storage.kind === 'object' && match !== null && !(await isPathFinalized(stepDir, undefined, storageOptions)));
     if (temporary) {
       uncommitted.push(entry.name);
       continue;
