@@ -102,8 +102,6 @@ async function listTree(root: string): Promise<string[]> {
   return found.sort();
 }
 
-const vanished = stepVanishedError;
-
 /** How {@link createSnapshot} reaches the step. */
 export interface CreateSnapshotOptions {
   /** Local steps: how a file gets into the snapshot (tests replace it). */
@@ -133,7 +131,7 @@ export async function createSnapshot(stepDir: string, snapshotRoot: string, opti
   if (await exists(target)) return target;
 
   const before = await stat(stepDir);
-  if (!before.isDirectory()) throw vanished(stepDir);
+  if (!before.isDirectory()) throw stepVanishedError(stepDir);
   const staging = join(snapshotRoot, `.${basename(stepDir)}.orbax-ts-snapshot-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const placed = await linkOrCopyTree(stepDir, staging, options.linkFile);
@@ -142,11 +140,11 @@ export async function createSnapshot(stepDir: string, snapshotRoot: string, opti
     // a fresh listing and what was placed (or a new inode: the step was replaced) means the
     // snapshot may be partial.
     const after = await stat(stepDir).catch((error: unknown) => {
-      throw isVanishedError(error) ? vanished(stepDir) : error;
+      throw isVanishedError(error) ? stepVanishedError(stepDir) : error;
     });
-    if (after.ino !== before.ino || after.dev !== before.dev) throw vanished(stepDir);
+    if (after.ino !== before.ino || after.dev !== before.dev) throw stepVanishedError(stepDir);
     const now = await listTree(stepDir);
-    if (now.length !== placed.length || now.some((rel, i) => rel !== placed[i])) throw vanished(stepDir);
+    if (now.length !== placed.length || now.some((rel, i) => rel !== placed[i])) throw stepVanishedError(stepDir);
     try {
       await rename(staging, target);
     } catch (error) {

@@ -1,23 +1,16 @@
 /** `orbax-ts inspect`: what a checkpoint (or a CheckpointManager directory) holds. */
-import { z } from 'zod';
-
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { readStepMetadata } from '../metadata/stepMetadata.js';
 import type { StepMetadata } from '../metadata/types.js';
-import { CheckpointReader, type LeafInfo } from '../restore/checkpointReader.js';
-import { itemSize } from '../tree/dtypes.js';
 import { isPathFinalized } from '../path/atomicity.js';
-import { type Storage, storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
+import { CheckpointReader, type LeafInfo } from '../restore/checkpointReader.js';
+import { type Storage, storageFor, type StorageLocationOptions, storageLocationOptionsSchema } from '../storage/index.js';
+import { itemSize } from '../tree/dtypes.js';
 import { sizeOf } from '../tree/ndarray.js';
 import { parseOptions } from '../validation.js';
 
-/** Options of {@link inspect}. */
-export interface InspectOptions {
-  /** Object-store configuration (credentials, endpoint...), for URL paths. */
-  storageOptions?: StorageOptions;
-}
-
-const inspectOptionsSchema = z.object({ storageOptions: storageOptionsSchema.optional() }).strict();
+/** Options of {@link inspect}: the object-store configuration of URL paths. */
+export type InspectOptions = StorageLocationOptions;
 
 /** One leaf as `inspect` reports it. */
 export interface InspectedLeaf {
@@ -116,7 +109,7 @@ const STEP_NAME = /^(?:.*_)?(\d+)$/;
  * `commit_success.txt` is listed as uncommitted.
  */
 export async function inspect(path: string, opts?: InspectOptions): Promise<InspectedCheckpoint | InspectedManager> {
-  const { storageOptions } = parseOptions(inspectOptionsSchema, opts, 'inspect options');
+  const { storageOptions } = parseOptions(storageLocationOptionsSchema, opts, 'inspect options');
   const storage = storageFor(path, storageOptions);
   const directory = storage.resolve(path);
   if (!(await storage.isDirectory(directory))) {
