@@ -1,8 +1,7 @@
 /** `checkpointsIterator`: yield new steps of a checkpoint directory as they are committed. */
-import { resolve } from 'node:path';
-
 import { z } from 'zod';
 
+import { storageFor, type StorageOptions } from '../storage/index.js';
 import { parseOptions } from '../validation.js';
 import type { NameFormat } from '../path/nameFormat.js';
 import { abortableSleep, monotonicSeconds } from './abortableSleep.js';
@@ -28,6 +27,8 @@ export interface CheckpointsIteratorOptions {
   ignoreSnapshotErrors?: boolean;
   /** Aborting ends the iteration with an `AbortError`, releasing the snapshot held. */
   signal?: AbortSignal;
+  /** Object-store configuration (credentials, endpoint...), for URL directories. */
+  storageOptions?: StorageOptions;
 }
 
 const iteratorOptionsSchema = z.object({ minIntervalSecs: z.number().nonnegative().finite().optional(), ...waitOptionsShape }).strict();
@@ -44,6 +45,8 @@ const iteratorOptionsSchema = z.object({ minIntervalSecs: z.number().nonnegative
  * or leaves the loop (`break`, `return`, an exception). When a wait times out the iteration ends,
  * or with `timeoutFn` it ends only if `timeoutFn()` answers true (otherwise a new wait starts).
  * After each value it sleeps what remains of `minIntervalSecs` since the value was yielded.
+ * On object stores (URL directories, with `storageOptions`) a step is yielded once its
+ * `commit_success.txt` is written, and its snapshot is a copy.
  */
 export function checkpointsIterator(checkpointDir: string, opts?: CheckpointsIteratorOptions): AsyncGenerator<number, void, undefined> {
   return iterateCheckpointsWith(checkpointDir, opts, {});
@@ -56,10 +59,10 @@ export async function* iterateCheckpointsWith(
   internals: WaitInternals,
 ): AsyncGenerator<number, void, undefined> {
   const { minIntervalSecs = 0, ...waitOptions } = parseOptions(iteratorOptionsSchema, opts, 'checkpointsIterator options');
-  const dir = resolve(checkpointDir);
+  const dir = storageFor(checkpointDir).resolve(checkpointDir);
   const stepNameFormat = initStepNameFormat(waitOptions);
   const snapshotDir = snapshotRootOf(dir, waitOptions.snapshotDir);
-  await removeLeftoverSnapshots(snapshotDir, waitOptions.ignoreSnapshotErrors ?? true);
+  await removeLeftoverSnapshots(snapshotDir, waitOptions.ignoreSnapshotErrors ?? true, waitOptions.storageOptions);
 
   let lastStep: number | null = null;
   for (;;) {

@@ -11,6 +11,9 @@
  * new step directories and deletes old ones), and the reader never writes to a snapshot. Where
  * linking is impossible (another filesystem, EXDEV; a filesystem or policy that forbids it,
  * EPERM/ENOTSUP/EMLINK...), that one file is copied (cloned where the filesystem can).
+ *
+ * On object stores the step is copied (see objectStoreSnapshots.ts); the snapshot root must be
+ * on the same kind of storage as the step.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -18,7 +21,13 @@ import { copyFile, link, mkdir, readdir, readlink, rename, rm, stat, symlink } f
 import { basename, join } from 'node:path';
 
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { isRemoteLocation, storageFor, type StorageOptions } from '../storage/index.js';
 import { exists } from '../util/fsChecks.js';
+import { forEachLimited } from './forEachLimited.js';
+import { createObjectStoreSnapshot } from './objectStoreSnapshots.js';
+import { isVanishedError, stepVanishedError } from './vanishedStep.js';
+
+export { isVanishedError } from './vanishedStep.js';
 
 /** Default snapshot directory name under the checkpoint directory. */
 export const SNAPSHOTS_DIR = '_SNAPSHOTS';
@@ -31,31 +40,12 @@ export type LinkFile = (existingPath: string, newPath: string) => Promise<void>;
  * `<snapshotDir or parent/_SNAPSHOTS>/<step dir name>`.
  */
 export function getSnapshotDirFromStepDir(stepDir: string, snapshotDir?: string): string {
-  return join(snapshotDir ?? join(stepDir, '..', SNAPSHOTS_DIR), basename(stepDir));
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-/** Whether `error` says that a path vanished (the writer is deleting the step). */
-export function isVanishedError(error: unknown): boolean {
-  return errorCode(error) === 'ENOENT';
+  if (!isRemoteLocation(stepDir)) return join(snapshotDir ?? join(stepDir, '..', SNAPSHOTS_DIR), basename(stepDir));
+  const storage = storageFor(stepDir);
+  return storage.join(snapshotDir ?? storage.join(storage.parent(stepDir), SNAPSHOTS_DIR), storage.basename(stepDir));
 }
 
 const LINK_CONCURRENCY = 16;
-
-/** Runs `work` over `items`, at most {@link LINK_CONCURRENCY} at a time. */
-async function forEachLimited<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LINK_CONCURRENCY, items.length) }, worker));
-}
 
 /**
  * Recreates the tree `src` at `dst` (which must not exist): directories made, files hard-linked
@@ -68,7 +58,7 @@ export async function linkOrCopyTree(src: string, dst: string, linkFile: LinkFil
   const walk = async (relative: string): Promise<void> => {
     await mkdir(join(dst, relative));
     const entries = await readdir(join(src, relative), { withFileTypes: true });
-    await forEachLimited(entries, async (entry) => {
+    await forEachLimited(entries, LINK_CONCURRENCY, async (entry) => {
       const rel = relative === '' ? entry.name : join(relative, entry.name);
       const from = join(src, rel);
       const to = join(dst, rel);
@@ -112,11 +102,12 @@ async function listTree(root: string): Promise<string[]> {
   return found.sort();
 }
 
-/** Thrown (as an ENOENT error) when the step changed or vanished while it was being snapshotted. */
-function vanished(stepDir: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(`Step directory ${stepDir} changed while it was being snapshotted.`);
-  error.code = 'ENOENT';
-  return error;
+/** How {@link createSnapshot} reaches the step. */
+export interface CreateSnapshotOptions {
+  /** Local steps: how a file gets into the snapshot (tests replace it). */
+  linkFile?: LinkFile | undefined;
+  /** Object-store configuration, for URL steps. */
+  storageOptions?: StorageOptions | undefined;
 }
 
 /**
@@ -126,7 +117,11 @@ function vanished(stepDir: string): NodeJS.ErrnoException {
  * changes meanwhile (the writer deleting or replacing it), the partial copy is removed and the
  * promise rejects with an ENOENT error (see {@link isVanishedError}); the caller polls again.
  */
-export async function createSnapshot(stepDir: string, snapshotRoot: string, linkFile?: LinkFile): Promise<string> {
+export async function createSnapshot(stepDir: string, snapshotRoot: string, options: CreateSnapshotOptions = {}): Promise<string> {
+  if (isRemoteLocation(stepDir) !== isRemoteLocation(snapshotRoot)) {
+    throw new InvalidArgumentError(`Snapshot directory ${snapshotRoot} must be on the same storage as the step ${stepDir}.`);
+  }
+  if (isRemoteLocation(stepDir)) return createObjectStoreSnapshot(stepDir, snapshotRoot, storageFor(stepDir, options.storageOptions));
   try {
     await mkdir(snapshotRoot, { recursive: true });
   } catch (error) {
@@ -136,20 +131,20 @@ export async function createSnapshot(stepDir: string, snapshotRoot: string, link
   if (await exists(target)) return target;
 
   const before = await stat(stepDir);
-  if (!before.isDirectory()) throw vanished(stepDir);
+  if (!before.isDirectory()) throw stepVanishedError(stepDir);
   const staging = join(snapshotRoot, `.${basename(stepDir)}.orbax-ts-snapshot-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const placed = await linkOrCopyTree(stepDir, staging, linkFile);
+    const placed = await linkOrCopyTree(stepDir, staging, options.linkFile);
     // A writer deleting the step removes files before the directory, and may have removed some
     // before they were listed. The step is immutable once committed, so any difference between
     // a fresh listing and what was placed (or a new inode: the step was replaced) means the
     // snapshot may be partial.
     const after = await stat(stepDir).catch((error: unknown) => {
-      throw isVanishedError(error) ? vanished(stepDir) : error;
+      throw isVanishedError(error) ? stepVanishedError(stepDir) : error;
     });
-    if (after.ino !== before.ino || after.dev !== before.dev) throw vanished(stepDir);
+    if (after.ino !== before.ino || after.dev !== before.dev) throw stepVanishedError(stepDir);
     const now = await listTree(stepDir);
-    if (now.length !== placed.length || now.some((rel, i) => rel !== placed[i])) throw vanished(stepDir);
+    if (now.length !== placed.length || now.some((rel, i) => rel !== placed[i])) throw stepVanishedError(stepDir);
     try {
       await rename(staging, target);
     } catch (error) {
@@ -169,6 +164,8 @@ export interface ReleaseOptions {
   /** Warn (with `warning`) instead of rejecting with a `NotFoundError`. */
   ignoreErrors: boolean;
   warning: string;
+  /** Object-store configuration, for URL snapshots. */
+  storageOptions?: StorageOptions | undefined;
 }
 
 /**
@@ -177,19 +174,21 @@ export interface ReleaseOptions {
  * `ignore_snapshot_errors`, default true).
  */
 export async function releaseSnapshot(snapshotPath: string, options: ReleaseOptions): Promise<void> {
-  if (!(await exists(snapshotPath))) {
+  const storage = storageFor(snapshotPath, options.storageOptions);
+  if (!(await storage.exists(snapshotPath))) {
     const error = new NotFoundError(`Snapshot does not exist: ${snapshotPath}`);
     if (!options.ignoreErrors) throw error;
     console.warn(`${options.warning}: ${error.message}`);
     return;
   }
-  await rm(snapshotPath, { recursive: true, force: true });
+  await storage.remove(snapshotPath);
 }
 
 /** Deletes every entry of `snapshotRoot` (leftovers of readers that died); the directory stays. */
-export async function removeLeftoverSnapshots(snapshotRoot: string, ignoreErrors: boolean): Promise<void> {
-  if (!(await exists(snapshotRoot))) return;
-  for (const name of await readdir(snapshotRoot)) {
-    await releaseSnapshot(join(snapshotRoot, name), { ignoreErrors, warning: `Ignoring error when cleaning up leftover snapshot: ${name}` });
+export async function removeLeftoverSnapshots(snapshotRoot: string, ignoreErrors: boolean, storageOptions?: StorageOptions): Promise<void> {
+  const storage = storageFor(snapshotRoot, storageOptions);
+  if (!(await storage.exists(snapshotRoot))) return;
+  for (const { name } of await storage.list(snapshotRoot)) {
+    await releaseSnapshot(storage.join(snapshotRoot, name), { ignoreErrors, warning: `Ignoring error when cleaning up leftover snapshot: ${name}`, storageOptions });
   }
 }

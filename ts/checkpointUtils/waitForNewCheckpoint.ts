@@ -1,6 +1,4 @@
 /** `waitForNewCheckpoint`: poll a checkpoint directory until a step is there, and hold it. */
-import { join, resolve } from 'node:path';
-
 import { z } from 'zod';
 
 import { AbortError, InvalidArgumentError } from '../errors.js';
@@ -9,7 +7,7 @@ import { checkpointSteps } from '../path/legacySteps.js';
 import { type NameFormat, nameFormatSchema, standardNameFormat } from '../path/nameFormat.js';
 import { abortableSleep, monotonicSeconds, throwIfAborted } from './abortableSleep.js';
 import { createSnapshot, isVanishedError, type LinkFile, releaseSnapshot, SNAPSHOTS_DIR } from './snapshots.js';
-import { exists } from '../util/fsChecks.js';
+import { storageFor, type StorageOptions, storageOptionsSchema } from '../storage/index.js';
 
 /**
  * A step held by {@link waitForNewCheckpoint}: its snapshot exists until `release()`. Use it with
@@ -46,6 +44,8 @@ export interface WaitForNewCheckpointOptions {
   ignoreSnapshotErrors?: boolean;
   /** Aborting rejects with an `AbortError` and releases any snapshot taken. */
   signal?: AbortSignal;
+  /** Object-store configuration (credentials, endpoint...), for URL directories. */
+  storageOptions?: StorageOptions;
 }
 
 /** Zod schema of the options shared by the waiting functions. */
@@ -59,6 +59,7 @@ export const waitOptionsShape = {
   snapshotDir: z.string().optional(),
   ignoreSnapshotErrors: z.boolean().optional(),
   signal: z.instanceof(AbortSignal).optional(),
+  storageOptions: storageOptionsSchema.optional(),
 };
 
 const waitOptionsSchema = z.object({ untilStep: z.number().int().optional(), ...waitOptionsShape }).strict();
@@ -76,7 +77,9 @@ export function initStepNameFormat(opts: { stepNameFormat?: NameFormat; stepPref
 
 /** The snapshot root of `checkpointDir`: `snapshotDir`, else `<checkpointDir>/_SNAPSHOTS`. */
 export function snapshotRootOf(checkpointDir: string, snapshotDir: string | undefined): string {
-  return snapshotDir !== undefined ? resolve(snapshotDir) : join(resolve(checkpointDir), SNAPSHOTS_DIR);
+  if (snapshotDir !== undefined) return storageFor(snapshotDir).resolve(snapshotDir);
+  const storage = storageFor(checkpointDir);
+  return storage.join(storage.resolve(checkpointDir), SNAPSHOTS_DIR);
 }
 
 class Lease implements CheckpointLease {
@@ -127,6 +130,10 @@ export interface WaitInternals {
  *
  * Unlike Orbax, a step that vanishes while being snapshotted (a writer deleting it) is never
  * returned with a partial snapshot: the snapshot is discarded and the directory polled again.
+ *
+ * URL directories (`s3://…`, `memory://…`, with `storageOptions`) work alike: there a step counts
+ * only once its `commit_success.txt` is written, and the snapshot is a copy (see
+ * `getSnapshotDirFromStepDir`; `snapshotDir` must then be a URL too).
  */
 export async function waitForNewCheckpoint(checkpointDir: string, opts?: WaitForNewCheckpointOptions): Promise<CheckpointLease> {
   return waitForCheckpointWith(checkpointDir, opts, {});
@@ -135,7 +142,9 @@ export async function waitForNewCheckpoint(checkpointDir: string, opts?: WaitFor
 /** {@link waitForNewCheckpoint} with internal knobs (not part of the public API). */
 export async function waitForCheckpointWith(checkpointDir: string, opts: WaitForNewCheckpointOptions | undefined, internals: WaitInternals): Promise<CheckpointLease> {
   const options = parseOptions(waitOptionsSchema, opts, 'waitForNewCheckpoint options');
-  const dir = resolve(checkpointDir);
+  const { storageOptions } = options;
+  const storage = storageFor(checkpointDir, storageOptions);
+  const dir = storage.resolve(checkpointDir);
   const nameFormat = initStepNameFormat(options);
   const snapshotRoot = snapshotRootOf(dir, options.snapshotDir);
   const ignoreSnapshotErrors = options.ignoreSnapshotErrors ?? true;
@@ -158,11 +167,11 @@ export async function waitForCheckpointWith(checkpointDir: string, opts: WaitFor
   const vanishedAttempts = new Map<number, number>();
   for (;;) {
     throwIfAborted(signal);
-    if (!(await exists(dir))) {
+    if (!(await storage.exists(dir))) {
       if (await sleepOrStop()) return new Lease(-1, null, null);
       continue;
     }
-    const latest = (await checkpointSteps(dir)).at(-1);
+    const latest = (await checkpointSteps(dir, { storageOptions })).at(-1);
     if (latest === undefined || (untilStep !== undefined && latest < untilStep)) {
       if (await sleepOrStop()) return new Lease(-1, null, null);
       continue;
@@ -170,9 +179,9 @@ export async function waitForCheckpointWith(checkpointDir: string, opts: WaitFor
 
     let snapshotPath: string;
     try {
-      const stepDir = await findStepDir(dir, nameFormat, latest);
+      const stepDir = await findStepDir(dir, nameFormat, latest, storageOptions);
       if (stepDir === null) continue; // deleted since the scan: poll again
-      snapshotPath = await createSnapshot(stepDir, snapshotRoot, internals.linkFile);
+      snapshotPath = await createSnapshot(stepDir, snapshotRoot, { linkFile: internals.linkFile, storageOptions });
     } catch (error) {
       if (!isVanishedError(error)) throw error;
       const attempts = (vanishedAttempts.get(latest) ?? 0) + 1;
@@ -182,7 +191,7 @@ export async function waitForCheckpointWith(checkpointDir: string, opts: WaitFor
     }
     const step = latest;
     const lease = new Lease(step, snapshotPath, () =>
-      releaseSnapshot(snapshotPath, { ignoreErrors: ignoreSnapshotErrors, warning: `Ignoring error when releasing snapshot for step: ${step}` }),
+      releaseSnapshot(snapshotPath, { ignoreErrors: ignoreSnapshotErrors, warning: `Ignoring error when releasing snapshot for step: ${step}`, storageOptions }),
     );
     if (signal?.aborted === true) {
       await lease.release();
@@ -197,11 +206,11 @@ export async function waitForCheckpointWith(checkpointDir: string, opts: WaitFor
  * scan (deleted since); the format's `InvalidArgumentError` when the scan still has it (the
  * format cannot see it, e.g. `ckpt_9` without a prefix: Orbax raises the same ValueError).
  */
-async function findStepDir(dir: string, nameFormat: NameFormat, step: number): Promise<string | null> {
+async function findStepDir(dir: string, nameFormat: NameFormat, step: number, storageOptions: StorageOptions | undefined): Promise<string | null> {
   try {
-    return (await nameFormat.findStep(dir, step)).path;
+    return (await nameFormat.findStep(dir, step, { storageOptions })).path;
   } catch (error) {
-    if (error instanceof InvalidArgumentError && !(await checkpointSteps(dir)).includes(step)) return null;
+    if (error instanceof InvalidArgumentError && !(await checkpointSteps(dir, { storageOptions })).includes(step)) return null;
     throw error;
   }
 }

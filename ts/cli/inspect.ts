@@ -1,13 +1,16 @@
 /** `orbax-ts inspect`: what a checkpoint (or a CheckpointManager directory) holds. */
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { readStepMetadata } from '../metadata/stepMetadata.js';
 import type { StepMetadata } from '../metadata/types.js';
+import { isPathFinalized } from '../path/atomicity.js';
 import { CheckpointReader, type LeafInfo } from '../restore/checkpointReader.js';
+import { type Storage, storageFor, type StorageLocationOptions, storageLocationOptionsSchema } from '../storage/index.js';
 import { itemSize } from '../tree/dtypes.js';
 import { sizeOf } from '../tree/ndarray.js';
-import { exists, isDirectory as isDir } from '../util/fsChecks.js';
+import { parseOptions } from '../validation.js';
+
+/** Options of {@link inspect}: the object-store configuration of URL paths. */
+export type InspectOptions = StorageLocationOptions;
 
 /** One leaf as `inspect` reports it. */
 export interface InspectedLeaf {
@@ -64,8 +67,8 @@ function describeLeaf(leaf: LeafInfo): InspectedLeaf {
   };
 }
 
-async function inspectItem(name: string, directory: string): Promise<InspectedItem> {
-  const reader = await CheckpointReader.open(directory);
+async function inspectItem(name: string, directory: string, storage: Storage): Promise<InspectedItem> {
+  const reader = await CheckpointReader.open(directory, storage.options !== undefined ? { storageOptions: storage.options } : {});
   const leaves = reader.leaves().map(describeLeaf);
   return {
     name,
@@ -77,15 +80,15 @@ async function inspectItem(name: string, directory: string): Promise<InspectedIt
   };
 }
 
-async function inspectCheckpoint(directory: string): Promise<InspectedCheckpoint> {
-  const step = await readStepMetadata(directory, null);
+async function inspectCheckpoint(directory: string, storage: Storage): Promise<InspectedCheckpoint> {
+  const step = await readStepMetadata(directory, null, storage.options);
   const items: InspectedItem[] = [];
-  if (await exists(join(directory, '_METADATA'))) {
-    items.push(await inspectItem('.', directory));
+  if (await storage.exists(storage.join(directory, '_METADATA'))) {
+    items.push(await inspectItem('.', directory, storage));
   } else {
-    const entries = (await readdir(directory, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const entries = (await storage.list(directory)).filter((e) => e.isDirectory).map((e) => e.name);
     for (const name of entries) {
-      if (await exists(join(directory, name, '_METADATA'))) items.push(await inspectItem(name, join(directory, name)));
+      if (await storage.exists(storage.join(directory, name, '_METADATA'))) items.push(await inspectItem(name, storage.join(directory, name), storage));
     }
   }
   return {
@@ -100,29 +103,37 @@ async function inspectCheckpoint(directory: string): Promise<InspectedCheckpoint
 
 const STEP_NAME = /^(?:.*_)?(\d+)$/;
 
-/** Inspects a checkpoint directory, or a CheckpointManager root (every committed step). */
-export async function inspect(path: string): Promise<InspectedCheckpoint | InspectedManager> {
-  const directory = resolve(path);
-  if (!(await isDir(directory))) {
-    const { NotFoundError } = await import('../errors.js');
+/**
+ * Inspects a checkpoint directory, or a CheckpointManager root (every committed step). `path`
+ * may be a URL (`s3://bucket/run`, with `storageOptions`); there a step without
+ * `commit_success.txt` is listed as uncommitted.
+ */
+export async function inspect(path: string, opts?: InspectOptions): Promise<InspectedCheckpoint | InspectedManager> {
+  const { storageOptions } = parseOptions(storageLocationOptionsSchema, opts, 'inspect options');
+  const storage = storageFor(path, storageOptions);
+  const directory = storage.resolve(path);
+  if (!(await storage.isDirectory(directory))) {
     throw new NotFoundError(`Checkpoint at ${directory} not found.`);
   }
   const looksLikeCheckpoint =
-    (await exists(join(directory, '_CHECKPOINT_METADATA'))) || (await exists(join(directory, '_METADATA')));
-  if (looksLikeCheckpoint) return inspectCheckpoint(directory);
-  const entries = (await readdir(directory, { withFileTypes: true })).filter((e) => e.isDirectory());
+    (await storage.exists(storage.join(directory, '_CHECKPOINT_METADATA'))) || (await storage.exists(storage.join(directory, '_METADATA')));
+  if (looksLikeCheckpoint) return inspectCheckpoint(directory, storage);
+  const entries = (await storage.list(directory)).filter((e) => e.isDirectory);
   const steps: InspectedManager['steps'] = [];
   const uncommitted: string[] = [];
   for (const entry of entries) {
-    if (entry.name.includes('.orbax-checkpoint-tmp')) {
+    const stepDir = storage.join(directory, entry.name);
+    const match = STEP_NAME.exec(entry.name);
+    // Object stores commit a step in place: its name is final, its commit_success.txt tells.
+    const temporary =
+      entry.name.includes('.orbax-checkpoint-tmp') || (storage.kind === 'object' && match !== null && !(await isPathFinalized(stepDir, undefined, storageOptions)));
+    if (temporary) {
       uncommitted.push(entry.name);
       continue;
     }
-    const match = STEP_NAME.exec(entry.name);
-    if (match) steps.push({ step: Number(match[1]), name: entry.name, checkpoint: await inspectCheckpoint(join(directory, entry.name)) });
+    if (match) steps.push({ step: Number(match[1]), name: entry.name, checkpoint: await inspectCheckpoint(stepDir, storage) });
   }
   if (steps.length === 0 && uncommitted.length === 0) {
-    const { InvalidArgumentError } = await import('../errors.js');
     throw new InvalidArgumentError(`${directory} is neither an Orbax checkpoint nor a CheckpointManager directory.`, { code: 'ERR_NOT_A_CHECKPOINT' });
   }
   steps.sort((a, b) => a.step - b.step);
