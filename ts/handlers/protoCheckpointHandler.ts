@@ -14,8 +14,8 @@ import { TYPESTRS } from './typestrs.js';
 const optionsSchema = z.object({ filename: z.string().min(1).optional() }).strict();
 
 /** A secondary process of a multi-process save: the primary alone writes the file. */
-function isSecondaryProcess(context: StorageContext | undefined): boolean {
-  return (context as { multiprocessing?: { isPrimary: boolean } } | undefined)?.multiprocessing?.isPrimary === false;
+function isSecondaryProcess(context: AsyncSaveContext | undefined): boolean {
+  return context?.multiprocessing?.isPrimary === false;
 }
 
 /** Mirrors Python's `ProtoCheckpointHandler`, with text format in place of message classes. */
