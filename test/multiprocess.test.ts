@@ -132,10 +132,14 @@ test('four processes save through a CheckpointManager to S3; the steps restore w
   const base = { directory: root, storageOptions: moto.storageOptions, useManager: true, barrierTimeoutSecs: 60 };
   t.deepEqual((await runWorkers({ ...base, step: 1 })).map((r) => r.error ?? r.ok), [true, true, true, true]);
   t.deepEqual((await runWorkers({ ...base, step: 2 })).map((r) => r.error ?? r.ok), [true, true, true, true]);
-  const killed = await runWorkers({ ...base, step: 3, barrierTimeoutSecs: 3, dieBeforeSave: 1 });
+  // Killed while its save runs in the background.
+  const killed = await runWorkers({ ...base, step: 3, barrierTimeoutSecs: 3, dieDuringSave: 1 });
+  t.is(killed[1]!.signal, 'SIGKILL');
+  t.is(killed[0]!.error?.code, 'ERR_BARRIER_TIMEOUT');
   t.deepEqual(killed[0]!.error?.missingProcesses, [1]);
   const manager = await ocp.CheckpointManager.open(root, { storageOptions: moto.storageOptions });
-  t.deepEqual(await manager.allSteps(), [1, 2]);
+  t.deepEqual(manager.allSteps(), [1, 2]);
+  t.false(await ocp.storageFor(root, moto.storageOptions).exists(`${root}/3/commit_success.txt`));
   // A single-item (`default/`) root restores to the item itself.
   assertWhole(t, await manager.restore(2), 2);
   await manager.close();

@@ -11,6 +11,8 @@ export interface WorkerConfig {
   barrierTimeoutSecs: number;
   /** This process SIGKILLs itself before saving. */
   dieBeforeSave?: number;
+  /** This process SIGKILLs itself once `save()` returned, while its write runs in the background. */
+  dieDuringSave?: number;
   useManager?: boolean;
   readBack?: boolean;
 }

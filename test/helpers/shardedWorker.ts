@@ -20,11 +20,13 @@ async function main(): Promise<void> {
   if (config.useManager) {
     const manager = await ocp.CheckpointManager.open(config.directory, { options: { multiprocessingOptions }, ...storage });
     await manager.save(config.step, new ocp.args.StandardSave(tree));
+    if (config.dieDuringSave === config.processIndex) process.kill(process.pid, 'SIGKILL');
     await manager.waitUntilFinished();
     await manager.close();
   } else {
     const checkpointer = new ocp.StandardCheckpointer({ multiprocessingOptions, ...storage });
     await checkpointer.save(config.directory, tree);
+    if (config.dieDuringSave === config.processIndex) process.kill(process.pid, 'SIGKILL');
     await checkpointer.waitUntilFinished();
     await checkpointer.close();
   }
