@@ -28,6 +28,8 @@ async function exercise(s: Storage, root: string): Promise<unknown[]> {
   seen.push(await s.exists(at('a')), await s.isDirectory(at('a')), await s.isFile(at('a')), await s.isFile(at('b')), await s.isDirectory(at('b')));
   seen.push(await s.list(root), await s.list(at('a')), await s.list(at('missing')));
   seen.push(text(await s.read(at('a', 'x.txt'))), [...((await s.read(at('a', 'sub', 'y.bin'))) ?? [])]);
+  seen.push(text(await s.read(at('a', 'x.txt'), { start: 1, end: 4 })), text(await s.read(at('a', 'x.txt'), { start: 5, end: 5 })), await s.read(at('nope'), { start: 0, end: 1 }));
+  seen.push(await s.read(at('a', 'x.txt'), { start: 2, end: 9 }).then(() => 'read', (e: ocp.OrbaxError) => `${e.constructor.name} ${e.code}`));
   seen.push(await s.writeIfAbsent(at('c.txt'), 'first'), await s.writeIfAbsent(at('c.txt'), 'second'), text(await s.read(at('c.txt'))));
   seen.push(typeof (await s.modifiedMs(at('a', 'x.txt'))), typeof (await s.modifiedMs(at('a'))), await s.modifiedMs(at('nothing')));
   await s.copy(at('a'), at('copied'));

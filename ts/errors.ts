@@ -147,6 +147,8 @@ export function fromNativeError(error: unknown): Error {
       return new KeyNotFoundError(message);
     case 'ERR_INVALID_ARGUMENT':
       return new InvalidArgumentError(message);
+    case 'ERR_STORE_RANGE_OUT_OF_BOUNDS':
+      return new InvalidArgumentError(message, { code });
     case 'ERR_CANCELLED':
       return new AbortError(message);
     default:

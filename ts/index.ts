@@ -84,7 +84,7 @@ export { scalar, type TypedScalar } from './tree/flatten.js';
 export { shardedArray, ShardedArray, type ShardedArrayOptions } from './tree/shardedArray.js';
 export type { BarrierRequest, Coordinator } from './multiprocess/coordinator.js';
 export { StorageCoordinator, type StorageCoordinatorOptions } from './multiprocess/storageCoordinator.js';
-export type { Storage, StorageEntry, StorageOptions } from './storage/storage.js';
+export type { ByteRange, Storage, StorageEntry, StorageOptions } from './storage/storage.js';
 export { isRemoteLocation, storageFor } from './storage/index.js';
 export { jsonFloat, type JsonFloat } from './tree/pyValue.js';
 export type { TransferOptions, TransferProgress } from './transfer.js';

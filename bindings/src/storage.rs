@@ -158,15 +158,35 @@ pub async fn storage_list(
 #[napi]
 pub async fn storage_read(
     location: String,
+    range: Option<ByteRange>,
     storage_options: Option<HashMap<String, String>>,
 ) -> Result<Option<Buffer>> {
+    let range = match range {
+        None => None,
+        Some(r) if r.start >= 0.0 && r.end >= r.start && r.end <= 2f64.powi(53) => {
+            Some(r.start as u64..r.end as u64)
+        }
+        Some(r) => {
+            return Err(coded(
+                "ERR_INVALID_ARGUMENT",
+                format!("invalid byte range {}..{}", r.start, r.end),
+            ))
+        }
+    };
     let bytes = blocking(move || {
         let at = remote(&location, storage_options)?;
         let (store, name) = at.object()?;
-        store.get(name.as_bytes(), None).map_err(objstore_error)
+        store.get(name.as_bytes(), range).map_err(objstore_error)
     })
     .await?;
     Ok(bytes.map(|b| Buffer::from(b.to_vec())))
+}
+
+/// Bytes `[start, end)` of an object.
+#[napi(object)]
+pub struct ByteRange {
+    pub start: f64,
+    pub end: f64,
 }
 
 /// Writes the whole object (one PUT), replacing any previous one.

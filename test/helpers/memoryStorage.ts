@@ -46,8 +46,9 @@ export class MapStorage implements Storage {
   async modifiedMs(location: string): Promise<number | undefined> {
     return (await this.exists(location)) ? 0 : undefined;
   }
-  async read(location: string): Promise<Uint8Array | undefined> {
-    return this.files.get(this.resolve(location));
+  async read(location: string, range?: { start: number; end: number }): Promise<Uint8Array | undefined> {
+    const bytes = this.files.get(this.resolve(location));
+    return range && bytes ? bytes.subarray(range.start, range.end) : bytes;
   }
   async write(location: string, data: Uint8Array | string): Promise<void> {
     this.log.push(`write ${location}`);

@@ -7,7 +7,7 @@ import type { Storage, StorageOptions } from './storage.js';
 
 export { localStorage } from './localStorage.js';
 export { objectStorage } from './objectStorage.js';
-export type { Storage, StorageEntry, StorageOptions } from './storage.js';
+export type { ByteRange, Storage, StorageEntry, StorageOptions } from './storage.js';
 
 /** zod schema of {@link StorageOptions}, for every options object that accepts `storageOptions`. */
 export const storageOptionsSchema = z.record(z.string(), z.string());

@@ -1,9 +1,17 @@
 /** {@link Storage} on the local file system (node:fs), for absolute paths and `file://` URLs. */
-import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Storage, StorageEntry } from './storage.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { ByteRange, Storage, StorageEntry } from './storage.js';
+
+/** A range is two safe integers, `0 <= start <= end`. */
+export function checkRange(range: ByteRange): void {
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
+    throw new InvalidArgumentError(`Invalid byte range ${range.start}..${range.end}`);
+  }
+}
 
 /** A local path for `location` (`file://` URLs become paths). */
 function toPath(location: string): string {
@@ -81,9 +89,29 @@ class LocalStorage implements Storage {
     );
   }
 
-  async read(location: string): Promise<Uint8Array | undefined> {
+  async read(location: string, range?: ByteRange): Promise<Uint8Array | undefined> {
     try {
-      return await readFile(toPath(location));
+      if (range === undefined) return await readFile(toPath(location));
+      checkRange(range);
+      const file = await open(toPath(location), 'r');
+      try {
+        const length = range.end - range.start;
+        if (range.end > (await file.stat()).size) {
+          throw new InvalidArgumentError(`byte range ${range.start}..${range.end} is past the end of ${location} (${(await file.stat()).size} bytes)`, {
+            code: 'ERR_STORE_RANGE_OUT_OF_BOUNDS',
+          });
+        }
+        const out = Buffer.alloc(length);
+        let done = 0;
+        while (done < length) {
+          const { bytesRead } = await file.read(out, done, length - done, range.start + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return out.subarray(0, done);
+      } finally {
+        await file.close();
+      }
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return undefined;
       throw error;

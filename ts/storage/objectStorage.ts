@@ -5,7 +5,8 @@
  */
 import { callNative } from '../errors.js';
 import { native } from '../native.js';
-import type { Storage, StorageEntry, StorageOptions } from './storage.js';
+import { checkRange } from './localStorage.js';
+import type { ByteRange, Storage, StorageEntry, StorageOptions } from './storage.js';
 
 /** `location` without trailing slashes (but `scheme://bucket` keeps its `//`). */
 function trimSlashes(location: string): string {
@@ -82,8 +83,9 @@ class ObjectStorage implements Storage {
     return (await callNative(() => native.storageStat(location, this.#options()))).modifiedMs ?? undefined;
   }
 
-  async read(location: string): Promise<Uint8Array | undefined> {
-    return (await callNative(() => native.storageRead(location, this.#options()))) ?? undefined;
+  async read(location: string, range?: ByteRange): Promise<Uint8Array | undefined> {
+    if (range) checkRange(range);
+    return (await callNative(() => native.storageRead(location, range ? { start: range.start, end: range.end } : null, this.#options()))) ?? undefined;
   }
 
   async write(location: string, data: Uint8Array | string): Promise<void> {

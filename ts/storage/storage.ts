@@ -11,6 +11,12 @@
 /** object_store configuration (credentials, region, endpoint...), passed to the native core. */
 export type StorageOptions = Record<string, string>;
 
+/** A half-open range of byte offsets. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
 /** One entry of a directory listing. */
 export interface StorageEntry {
   readonly name: string;
@@ -45,8 +51,11 @@ export interface Storage {
   /** Modification time in ms (object stores: the newest object under it), `undefined` if absent. */
   modifiedMs(location: string): Promise<number | undefined>;
 
-  /** The file's bytes, or `undefined` when it does not exist. */
-  read(location: string): Promise<Uint8Array | undefined>;
+  /**
+   * The file's bytes (or bytes `[start, end)` of it), or `undefined` when it does not exist. A
+   * range past the end of the file is an error.
+   */
+  read(location: string, range?: ByteRange): Promise<Uint8Array | undefined>;
   /** Writes a whole file (creating parent directories locally), replacing any previous one. */
   write(location: string, data: Uint8Array | string): Promise<void>;
   /** Creates the file only if absent (O_EXCL locally, a conditional PUT remotely); false if it existed. */

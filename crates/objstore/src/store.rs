@@ -441,7 +441,13 @@ impl Inner {
         self.list_under(&list_root, &object, prefix)
     }
 
-    fn list_under(&self, list_root: &Path, object: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+    /// Every object under `list_root` (the whole store when it is empty), recursively; a
+    /// missing directory of a local store holds none. `object` names the listing in errors.
+    pub(crate) fn list_metas(
+        &self,
+        list_root: &Path,
+        object: &str,
+    ) -> Result<Vec<object_store::ObjectMeta>> {
         let list_root = (!list_root.as_ref().is_empty()).then_some(list_root);
         let listed = self.run(Operation::List, object, true, || async {
             self.store
@@ -449,12 +455,14 @@ impl Inner {
                 .try_collect::<Vec<object_store::ObjectMeta>>()
                 .await
         });
-        let metas = match listed {
-            Ok(metas) => metas,
-            // A missing directory of a local store holds no keys.
-            Err(Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        match listed {
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    fn list_under(&self, list_root: &Path, object: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let metas = self.list_metas(list_root, object)?;
         let mut keys: Vec<Vec<u8>> = metas
             .iter()
             .filter_map(|meta| self.key_of(&meta.location))

@@ -65,26 +65,15 @@ impl ObjectStoreKv {
     pub fn list_objects(&self, dir: &str) -> Result<Vec<ListedObject>> {
         let inner = &self.inner;
         let list_root = if dir.is_empty() {
-            None
+            inner.root.clone()
         } else {
             match inner.path_of(dir.as_bytes()) {
-                Ok(path) => Some(path),
+                Ok(path) => path,
+                // No object can be under an invalid directory name.
                 Err(_) => return Ok(Vec::new()),
             }
         };
-        let object = inner.describe(dir.as_bytes());
-        let listed = inner.run(Operation::List, &object, true, || async {
-            inner
-                .store
-                .list(list_root.as_ref().or(inner.root_path()))
-                .try_collect::<Vec<object_store::ObjectMeta>>()
-                .await
-        });
-        let metas = match listed {
-            Ok(metas) => metas,
-            Err(Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let metas = inner.list_metas(&list_root, &inner.describe(dir.as_bytes()))?;
         let mut objects: Vec<ListedObject> = metas
             .iter()
             .filter_map(|meta| {
