@@ -9,7 +9,9 @@ use napi::bindgen_prelude::Buffer;
 use napi::Result;
 use napi_derive::napi;
 use orbax_checkpoint::pyjson::PyValue;
-use orbax_checkpoint::save::{save_item, ArrayToSave, ItemToSave, SaveOptions};
+use orbax_checkpoint::save::{
+    default_target_data_file_size, save_item, ArrayToSave, ItemToSave, SaveOptions,
+};
 use orbax_checkpoint::store_save::{
     finalize_item as finalize_store, finalize_item_dir, save_item_to_store,
 };
@@ -254,7 +256,10 @@ pub async fn save_item_plan(
         use_ocdbt: plan.use_ocdbt,
         use_zarr3: plan.use_zarr3,
         use_compression: plan.use_compression,
-        ocdbt_target_data_file_size: plan.ocdbt_target_data_file_size.map(|v| v as u64),
+        ocdbt_target_data_file_size: Some(
+            plan.ocdbt_target_data_file_size
+                .map_or_else(|| default_target_data_file_size(&location), |v| v as u64),
+        ),
         concurrent_bytes: plan
             .concurrent_bytes
             .filter(|b| b.is_finite() && *b >= 1.0)
@@ -318,7 +323,11 @@ pub async fn finalize_item(
 ) -> Result<()> {
     let save_options = SaveOptions {
         use_ocdbt: options.use_ocdbt.unwrap_or(true),
-        ocdbt_target_data_file_size: options.ocdbt_target_data_file_size.map(|v| v as u64),
+        ocdbt_target_data_file_size: Some(
+            options
+                .ocdbt_target_data_file_size
+                .map_or_else(|| default_target_data_file_size(&location), |v| v as u64),
+        ),
         ..SaveOptions::default()
     };
     let count = options.process_count;

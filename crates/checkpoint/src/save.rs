@@ -25,6 +25,20 @@ use crate::{Error, Result};
 /// Orbax's OCDBT target data file size on local file systems (2 GiB).
 pub const DEFAULT_TARGET_DATA_FILE_SIZE: u64 = 1 << 31;
 
+/// Orbax's OCDBT target data file size on Google Cloud Storage (400 MiB), which also caps the
+/// chunks of arrays larger than that.
+pub const GCS_TARGET_DATA_FILE_SIZE: u64 = 400 << 20;
+
+/// The target data file size Orbax picks for `location` when none is given: 400 MiB for
+/// `gs://` paths, 2 GiB elsewhere.
+pub fn default_target_data_file_size(location: &str) -> u64 {
+    if location.starts_with("gs://") {
+        GCS_TARGET_DATA_FILE_SIZE
+    } else {
+        DEFAULT_TARGET_DATA_FILE_SIZE
+    }
+}
+
 /// One array leaf to save.
 #[derive(Debug, Clone)]
 pub struct ArrayToSave<'a> {
@@ -562,6 +576,25 @@ mod tests {
         // A request larger than the budget still runs, alone.
         let _big = budget.acquire(500);
         assert_eq!(budget.in_flight(), 500);
+    }
+
+    #[test]
+    fn gcs_paths_get_orbax_400_mib_data_files() {
+        assert_eq!(
+            default_target_data_file_size("gs://bucket/run/5"),
+            400 << 20
+        );
+        assert_eq!(default_target_data_file_size("s3://bucket/run/5"), 1 << 31);
+        assert_eq!(default_target_data_file_size("/local/run/5"), 1 << 31);
+        // An array larger than 400 MiB is chunked to fit a GCS data file, as Orbax does.
+        let shape = [16384u64, 16384];
+        let budget = chunk_byte_budget(&shape, 4, None, Some(GCS_TARGET_DATA_FILE_SIZE));
+        assert_eq!(budget, Some(400 << 20));
+        let chunks = choose_chunk_shape(&shape, &shape, 4, budget, &[]).unwrap();
+        assert!(
+            chunks.iter().product::<u64>() * 4 <= 400 << 20,
+            "{chunks:?}"
+        );
     }
 
     #[test]
