@@ -86,3 +86,18 @@ test.serial('a permission error is not retried and surfaces as ERR_STORE_PERMISS
   proxy.setPlan(() => 'forward');
   await checkpointer.close();
 });
+
+test.serial('restoring many small arrays from S3 reads their data file a window at a time, not a GET per array', async (t) => {
+  if (!moto || !proxy) return t.pass('no Python reference venv');
+  proxy.setPlan(() => 'forward');
+  const tree: Record<string, ocp.NdArray<'float32'>> = {};
+  for (let i = 0; i < 300; i++) tree[`p${i}`] = ocp.array(Float32Array.from({ length: 1024 }, (_, j) => i * 1000 + j), [1024]);
+  const location = 's3://faults/small/ckpt';
+  await new ocp.PyTreeCheckpointer({ storageOptions: options() }).save(location, tree);
+  const before = proxy.seen.length;
+  const restored = (await new ocp.PyTreeCheckpointer({ storageOptions: options() }).restore(location)) as typeof tree;
+  t.deepEqual([...restored.p299!.data.slice(0, 3)], [299000, 299001, 299002]);
+  const dataGets = proxy.seen.slice(before).filter((s) => s.startsWith('GET ') && s.includes('/ocdbt.process_0/d/'));
+  // 300 × 4 KiB values in one data file: one 4 MiB window.
+  t.true(dataGets.length >= 1 && dataGets.length <= 2, `${dataGets.length} GETs of the data file`);
+});

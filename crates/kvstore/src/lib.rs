@@ -112,6 +112,23 @@ pub trait ReadableStore: Send + Sync + fmt::Debug {
     fn parallel_reads(&self) -> usize {
         0
     }
+
+    /// Bytes `range` of `key`, clipped at the end of the value (fewer bytes, or none, when the
+    /// range extends past it); `Ok(None)` when the key is absent. For read-ahead, which asks for
+    /// whole windows without knowing the value's size.
+    fn read_clipped(&self, key: &[u8], range: Range<u64>) -> Result<Option<Bytes>> {
+        match self.read(key, Some(range.clone())) {
+            Err(Error::RangeOutOfBounds { size, .. }) => {
+                let end = range.end.min(size);
+                if range.start >= end {
+                    Ok(Some(Bytes::new()))
+                } else {
+                    self.read(key, Some(range.start..end))
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
@@ -134,6 +151,9 @@ impl<T: ReadableStore + ?Sized> ReadableStore for Arc<T> {
     }
     fn parallel_reads(&self) -> usize {
         (**self).parallel_reads()
+    }
+    fn read_clipped(&self, key: &[u8], range: Range<u64>) -> Result<Option<Bytes>> {
+        (**self).read_clipped(key, range)
     }
 }
 

@@ -88,6 +88,10 @@ impl ReadableStore for PrefixStore {
     fn parallel_reads(&self) -> usize {
         self.inner.parallel_reads()
     }
+
+    fn read_clipped(&self, key: &[u8], range: Range<u64>) -> Result<Option<Bytes>> {
+        self.inner.read_clipped(&self.full(key), range)
+    }
 }
 
 impl WritableStore for PrefixStore {

@@ -404,6 +404,37 @@ impl Inner {
         }
     }
 
+    /// `range` of `key` as the store serves it, clipped at the end of the object (one request).
+    fn get_clipped(&self, key: &[u8], range: Range<u64>) -> Result<Option<Bytes>> {
+        if range.start >= range.end {
+            return Ok(self.head(key)?.map(|_| Bytes::new()));
+        }
+        let path = self.path_of(key)?;
+        let object = self.describe(key);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..GetOptions::default()
+        };
+        let result = self.run(Operation::Read, &object, true, || async {
+            self.store
+                .get_opts(&path, options.clone())
+                .await?
+                .bytes()
+                .await
+        });
+        match result {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            // A range starting at or past the end: nothing of it exists.
+            Err(error @ Error::Store { .. }) => match self.head(key)? {
+                None => Ok(None),
+                Some(info) if range.start >= info.size => Ok(Some(Bytes::new())),
+                Some(_) => Err(error),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
     fn head(&self, key: &[u8]) -> Result<Option<ObjectInfo>> {
         let path = self.path_of(key)?;
         let object = self.describe(key);
@@ -537,6 +568,10 @@ impl ReadableStore for ObjectStoreKv {
     /// Requests mostly wait on the network: keep many in flight.
     fn parallel_reads(&self) -> usize {
         PARALLEL_READS
+    }
+
+    fn read_clipped(&self, key: &[u8], range: Range<u64>) -> orbax_kvstore::Result<Option<Bytes>> {
+        Ok(self.inner.get_clipped(key, range)?)
     }
 }
 

@@ -29,6 +29,7 @@ mod build;
 mod cache;
 mod error;
 pub mod merge;
+pub mod read_ahead;
 mod tree;
 pub mod writer;
 
@@ -146,7 +147,8 @@ impl Database {
         let (manifest, manifest_key) = read_manifest(base.as_ref())?;
         Ok(Database {
             inner: Arc::new(Inner {
-                base,
+                // Small values (and nodes) over an object store are read a window at a time.
+                base: read_ahead::ReadAhead::for_store(base),
                 manifest,
                 manifest_key,
                 cache: NodeCache::new(options.node_cache_bytes),
