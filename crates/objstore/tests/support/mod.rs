@@ -58,10 +58,22 @@ fn reads_and_ranges(store: &ObjectStoreKv) {
     );
     assert_eq!(store.read(b"r/v", Some(5..5)).unwrap().unwrap(), &b""[..]);
     // Clipped reads (read-ahead windows) get what exists of the range, in one request.
-    assert_eq!(store.read_clipped(b"r/v", 1..3).unwrap().unwrap(), &b"el"[..]);
-    assert_eq!(store.read_clipped(b"r/v", 2..100).unwrap().unwrap(), &b"llo"[..]);
-    assert_eq!(store.read_clipped(b"r/v", 5..100).unwrap().unwrap(), &b""[..]);
-    assert_eq!(store.read_clipped(b"r/v", 9..100).unwrap().unwrap(), &b""[..]);
+    assert_eq!(
+        store.read_clipped(b"r/v", 1..3).unwrap().unwrap(),
+        &b"el"[..]
+    );
+    assert_eq!(
+        store.read_clipped(b"r/v", 2..100).unwrap().unwrap(),
+        &b"llo"[..]
+    );
+    assert_eq!(
+        store.read_clipped(b"r/v", 5..100).unwrap().unwrap(),
+        &b""[..]
+    );
+    assert_eq!(
+        store.read_clipped(b"r/v", 9..100).unwrap().unwrap(),
+        &b""[..]
+    );
     assert!(store.read_clipped(b"r/absent", 0..100).unwrap().is_none());
     assert_eq!(store.read(b"r/v", Some(2..2)).unwrap().unwrap(), &b""[..]);
     // The last one is inverted (start > end), as a corrupt index could ask.
