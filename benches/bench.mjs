@@ -139,10 +139,12 @@ function treeSpecs(quick) {
     // The model tree (a quarter of it: moto keeps objects in memory) against a real S3 server on
     // loopback (moto, from the reference venv), next to one PUT / GET of the same bytes.
     's3-loopback': { leaves: modelLeaves(quick ? 32 * MiB : 256 * MiB, 'float32'), s3: true },
+    // Optimizer-state-like small leaves on the same server: one ranged GET each, or coalesced.
+    's3-many-small': { leaves: manySmallLeaves(quick ? 500 : 5000), s3: true },
   };
 }
 
-const TREE_NAMES = ['model-1g', 'model-1g-bf16', 'many-small', 'one-big', 's3-loopback'];
+const TREE_NAMES = ['model-1g', 'model-1g-bf16', 'many-small', 'one-big', 's3-loopback', 's3-many-small'];
 
 function buildTree(leaves) {
   const tree = {};
@@ -440,6 +442,7 @@ async function rangedGets(storage, location, length) {
 async function benchS3(name, spec, built, ctx) {
   const { reps } = ctx;
   const moto = await startMoto('bench');
+  void name;
   if (!moto) {
     console.log('  no reference venv (moto): skipped');
     return [];
