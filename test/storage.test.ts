@@ -139,3 +139,29 @@ test('CheckpointManager over moto S3', async (t) => {
   const s = storage.storageFor('s3://managed/x', moto.storageOptions);
   t.deepEqual(await exercise(s, 's3://managed/parity'), await exercise(storage.storageFor(memoryRoot('moto-parity')), memoryRoot('moto-parity')));
 });
+
+test('todeleteFullPath moves deleted steps to the bucket path with a timestamped name (object stores only)', async (t) => {
+  const root = memoryRoot('todelete-full');
+  const bucket = root.slice(0, root.indexOf('/', 'memory://'.length));
+  const manager = await ocp.CheckpointManager.open(root, { options: { maxToKeep: 1, todeleteFullPath: 'trash/run1' } });
+  await manager.save(1, new ocp.args.Composite({ meta: new ocp.args.JsonSave({ step: 1 }) }));
+  await manager.save(2, new ocp.args.Composite({ meta: new ocp.args.JsonSave({ step: 2 }) }));
+  await manager.waitUntilFinished();
+  t.deepEqual(manager.allSteps(), [2]);
+  const s = storage.storageFor(root);
+  const trash = await s.list(`${bucket}/trash/run1`);
+  t.is(trash.length, 1);
+  t.regex(trash[0]!.name, /^1-\d{8}-\d{6}-\d{6}$/);
+  t.is(Buffer.from((await s.read(`${bucket}/trash/run1/${trash[0]!.name}/meta/metadata`))!).toString(), '{"step": 1}');
+  t.false(await s.exists(`${root}/1`));
+  await manager.close();
+  await t.throwsAsync(ocp.CheckpointManager.open(root, { options: { todeleteFullPath: '/abs' } }), {
+    instanceOf: ocp.InvalidArgumentError,
+    message: 'todelete_full_path must be a relative bucket path.',
+  });
+  const local = await localRoot(t);
+  await t.throwsAsync(ocp.CheckpointManager.open(local, { options: { todeleteFullPath: 'trash' } }), {
+    instanceOf: ocp.InvalidArgumentError,
+    message: 'todeleteFullPath moves deleted steps within an object-store bucket; use todeleteSubdir for a local root.',
+  });
+});

@@ -96,7 +96,11 @@ export interface CheckpointManagerOptions {
   singleHostLoadAndBroadcast?: boolean;
   /** Rename deleted steps into `<root>/<todeleteSubdir>/` instead of deleting them. */
   todeleteSubdir?: string | null;
-  /** GCS soft-delete location; accepted but unsupported (no GCS). */
+  /**
+   * Soft delete on object stores (Python's GCS variant of `todeleteSubdir`): deleted steps are
+   * moved to `<scheme>://<bucket>/<todeleteFullPath>/<step name>-<UTC timestamp>`. A path
+   * relative to the bucket root; the manager's root must be an object-store URL.
+   */
   todeleteFullPath?: string | null;
   /** Delete old steps in the background (default false). */
   enableBackgroundDelete?: boolean;

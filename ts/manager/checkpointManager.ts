@@ -145,7 +145,13 @@ export class CheckpointManager {
     this.#options = resolveManagerOptions((parsed.options ?? {}) as CheckpointManagerOptions, { warn });
     const o = this.#options;
     if (o.todeleteFullPath !== null) {
-      throw new InvalidArgumentError('todeleteFullPath is for GCS, which orbax-ts does not support; use todeleteSubdir.');
+      const full = o.todeleteFullPath;
+      if (!full || full.startsWith('/') || full.split('/').includes('..') || full.includes('://')) {
+        throw new InvalidArgumentError('todelete_full_path must be a relative bucket path.');
+      }
+      if (this.#storage.kind !== 'object') {
+        throw new InvalidArgumentError('todeleteFullPath moves deleted steps within an object-store bucket; use todeleteSubdir for a local root.');
+      }
     }
     this.#atomicity = { mode: o.atomicityOptions.mode, allowLegacyAtomicRename: o.atomicityOptions.allowLegacyAtomicRename };
     this.#nameFormat =
@@ -379,7 +385,22 @@ export class CheckpointManager {
     const storage = this.#storage;
     if (!(await storage.exists(stepDir))) return;
     const subdir = this.#options.todeleteSubdir;
-    if (subdir !== null) {
+    const fullPath = this.#options.todeleteFullPath;
+    if (fullPath !== null) {
+      // `<scheme>://<bucket>/<todeleteFullPath>/<name>-<%Y%m%d-%H%M%S-%f UTC>`, as Orbax names it.
+      const bucket = /^([a-z][a-z0-9+.-]*:\/\/[^/]+)/i.exec(this.directory)![1]!;
+      const now = new Date();
+      const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+      const stamp =
+        `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}-` +
+        `${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}-${pad(now.getUTCMilliseconds() * 1000, 6)}`;
+      const target = storage.join(`${bucket}/${fullPath.replace(/\/+$/, '')}`, `${storage.basename(stepDir)}-${stamp}`);
+      await storage.copy(stepDir, target);
+      await this.#removeStep(stepDir);
+    } else if (subdir !== null && this.directory.startsWith('gs://')) {
+      // Orbax ignores todeleteSubdir on GCS (its variant is todeleteFullPath).
+      await this.#removeStep(stepDir);
+    } else if (subdir !== null) {
       const trash = storage.join(this.directory, subdir);
       const target = storage.join(trash, this.#nameFormat.buildName(step));
       await storage.makeDirectory(trash);

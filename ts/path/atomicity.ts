@@ -49,7 +49,7 @@ export interface AtomicityCheckOptions {
 
 const checkOptionsSchema = z.object({ atomicityOptions: atomicityOptionsSchema.optional(), storageOptions: storageOptionsSchema.optional() }).strict();
 
-/** Python `gcs_utils.is_gcs_path`. orbax-ts has no GCS backend; this only picks the atomicity mode. */
+/** Python `gcs_utils.is_gcs_path` (`gs://` paths; every object-store URL commits with a commit file). */
 export function isGcsPath(path: string): boolean {
   return String(path).startsWith('gs://');
 }
