@@ -1,5 +1,8 @@
 // Multi-process building blocks (issue 8 part 2): the ShardedArray leaf, multiprocessingOptions,
 // and the storage-based barrier coordinator (on an in-memory Storage).
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 import test from 'ava';
 
 import * as ocp from 'orbax-ts';
@@ -88,4 +91,14 @@ test('a single process never waits', async (t) => {
   const storage = new MapStorage();
   await new ocp.StorageCoordinator(storage, 'mem:/x').barrier({ key: 'k', processIndex: 0, processCount: 1, primaryHost: 0, timeoutMs: 1 });
   t.is(storage.files.size, 0);
+});
+
+test('the default barrier prefix comes from the launcher\'s job id', async (t) => {
+  const { runIdFromEnvironment } = (await import(pathToFileURL(join(process.cwd(), 'dist', 'multiprocess', 'multiprocessingOptions.js')).href)) as {
+    runIdFromEnvironment: (env: Record<string, string | undefined>) => string;
+  };
+  t.is(runIdFromEnvironment({}), 'default');
+  t.is(runIdFromEnvironment({ SLURM_JOB_ID: '81723' }), '81723');
+  t.is(runIdFromEnvironment({ TORCHELASTIC_RUN_ID: 'run/7 a', SLURM_JOB_ID: '' }), 'run_7_a');
+  t.is(runIdFromEnvironment({ ORBAX_TS_RUN_ID: 'mine', SLURM_JOB_ID: '1' }), 'mine');
 });

@@ -31,7 +31,8 @@ export interface MultiprocessingOptions {
   /**
    * Scopes barrier keys to one run of the job: give every launch of a job a fresh value (a job
    * id), so that markers a crashed run left behind are never mistaken for this run's. Default:
-   * `$ORBAX_TS_RUN_ID`, else `'default'`.
+   * `$ORBAX_TS_RUN_ID`, else the launcher's job id (`$SLURM_JOB_ID`, `$TORCHELASTIC_RUN_ID`),
+   * else `'default'`.
    */
   barrierSyncKeyPrefix?: string | null;
   /** This process (`jax.process_index()`). Default 0. */

@@ -50,14 +50,26 @@ export function resolveMultiprocessing(options: MultiprocessingOptions | undefin
   if (primaryHost >= processCount) {
     throw new InvalidArgumentError(`multiprocessingOptions: primaryHost ${primaryHost} is not below processCount ${processCount}`);
   }
-  const envPrefix = process.env['ORBAX_TS_RUN_ID'];
   return Object.freeze({
     processIndex,
     processCount,
     primaryHost,
     isPrimary: processIndex === primaryHost,
-    barrierSyncKeyPrefix: barrierPrefix ?? (envPrefix && /^[A-Za-z0-9._-]+$/.test(envPrefix) ? envPrefix : 'default'),
+    barrierSyncKeyPrefix: barrierPrefix ?? runIdFromEnvironment(),
     coordinator: o.coordinator,
     timeoutMs: (o.barrierTimeoutSecs ?? 300) * 1000,
   });
+}
+
+/**
+ * Launchers that start all processes of a job give them a shared job id: the default barrier
+ * prefix, so that a relaunched job never meets the markers of a crashed one. `ORBAX_TS_RUN_ID`
+ * first, then Slurm's and torchrun's ids; `'default'` without any.
+ */
+export function runIdFromEnvironment(env: NodeJS.ProcessEnv = process.env): string {
+  for (const name of ['ORBAX_TS_RUN_ID', 'SLURM_JOB_ID', 'TORCHELASTIC_RUN_ID']) {
+    const value = env[name]?.replace(/[^A-Za-z0-9._-]/g, '_');
+    if (value) return value;
+  }
+  return 'default';
 }
