@@ -37,6 +37,16 @@ struct Slot {
 
 type WindowKey = (Vec<u8>, u64);
 
+/// Marks a window failed and wakes its waiters unless forgotten (see [`ReadAhead::window`]).
+struct FailOnDrop<'a>(&'a Slot);
+
+impl Drop for FailOnDrop<'_> {
+    fn drop(&mut self) {
+        *self.0.state.lock().unwrap_or_else(PoisonError::into_inner) = SlotState::Failed;
+        self.0.done.notify_all();
+    }
+}
+
 /// A store whose small range reads are served from shared, aligned windows (see the module
 /// documentation). Reads without a range, listings and descriptions pass through.
 pub struct ReadAhead {
@@ -91,11 +101,15 @@ impl ReadAhead {
             }
         };
         if fetch {
+            // Waiters must never be left waiting: should the read panic, the guard marks the
+            // window failed (they then read directly) as the stack unwinds.
+            let guard = FailOnDrop(&slot);
             let start = index * WINDOW_BYTES;
             let state = match self.inner.read_clipped(key, start..start + WINDOW_BYTES) {
                 Ok(Some(bytes)) => SlotState::Ready(bytes),
                 _ => SlotState::Failed,
             };
+            std::mem::forget(guard);
             let failed = matches!(state, SlotState::Failed);
             *slot.state.lock().unwrap_or_else(PoisonError::into_inner) = state;
             slot.done.notify_all();
@@ -268,6 +282,44 @@ mod tests {
         let before = counting.reads.load(Ordering::SeqCst);
         reader.read(b"d/file", Some(0..(2 << 20))).unwrap().unwrap();
         assert_eq!(counting.reads.load(Ordering::SeqCst), before + 1);
+    }
+
+    /// A remote-like store whose window reads panic.
+    #[derive(Debug)]
+    struct PanicsOnWindows(MemoryStore);
+
+    impl ReadableStore for PanicsOnWindows {
+        fn read(&self, key: &[u8], range: Option<Range<u64>>) -> Result<Option<Bytes>> {
+            self.0.read(key, range)
+        }
+        fn read_clipped(&self, _key: &[u8], _range: Range<u64>) -> Result<Option<Bytes>> {
+            panic!("window read failed hard");
+        }
+        fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+            self.0.list_prefix(prefix)
+        }
+        fn describe(&self, key: &[u8]) -> String {
+            self.0.describe(key)
+        }
+        fn parallel_reads(&self) -> usize {
+            16
+        }
+    }
+
+    #[test]
+    fn a_panicking_window_read_leaves_no_reader_waiting() {
+        let mut inner = MemoryStore::new("mem");
+        inner.insert("f", vec![5u8; 1000]);
+        let reader = ReadAhead::new(Arc::new(PanicsOnWindows(inner)));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reader.read(b"f", Some(0..10))
+        }));
+        assert!(panicked.is_err());
+        // The window is marked failed: later readers read directly instead of waiting.
+        assert_eq!(
+            &reader.read(b"f", Some(10..20)).unwrap().unwrap()[..],
+            &[5u8; 10]
+        );
     }
 
     #[test]
