@@ -49,3 +49,22 @@ test('checkpoints in S3 open and read like local ones; uncommitted or missing on
   const badOption = await t.throwsAsync(ocp.openCheckpoint('s3://ckpts/runs/a', { storageOptions: { aws_acess_key: 'x' } }), { instanceOf: ocp.OrbaxError });
   t.is(badOption.code, 'ERR_STORE_INVALID_OPTION');
 });
+
+test('a CheckpointManager root written by Python Orbax, uploaded to S3, lists and restores as it does locally', async (t) => {
+  const moto = await startMoto(['pyroots']);
+  if (moto === null) return t.pass('no Python reference venv');
+  t.teardown(() => moto.stop());
+  const fixture = join(orbaxFixturesDir, 'manager');
+  await moto.upload(fixture, 'pyroots', 'manager', ['expected.json']);
+  const options = { options: { bestFn: (m: Record<string, unknown>) => m.loss as number, bestMode: 'min' as const } };
+  const remote = await ocp.CheckpointManager.open('s3://pyroots/manager', { ...options, storageOptions: moto.storageOptions });
+  const local = await ocp.CheckpointManager.open(fixture, options);
+  // The unfinished 10.orbax-checkpoint-tmp is not a step there either.
+  t.deepEqual(remote.allSteps(), [2, 6, 8]);
+  t.deepEqual(remote.allSteps(), local.allSteps());
+  t.is(remote.bestStep(), 2);
+  t.deepEqual(await remote.restore(8), await local.restore(8));
+  t.deepEqual(await remote.metadata(8).then((m) => m.metrics), await local.metadata(8).then((m) => m.metrics));
+  await remote.close();
+  await local.close();
+});
