@@ -179,7 +179,8 @@ pub async fn storage_read(
         store.get(name.as_bytes(), range).map_err(objstore_error)
     })
     .await?;
-    Ok(bytes.map(|b| Buffer::from(b.to_vec())))
+    // A uniquely owned response body becomes the Vec without a copy.
+    Ok(bytes.map(|b| Buffer::from(Vec::from(b))))
 }
 
 /// Bytes `[start, end)` of an object.

@@ -1,11 +1,7 @@
-// The storage module, loaded from the built library (dist/) until the lead re-exports it from
-// the package entry point.
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+// The storage entry points the storage tests use, and fresh in-memory roots.
+import * as ocp from 'orbax-ts';
 
-type StorageModule = typeof import('../../dist/storage/index.js');
-
-export const storage = (await import(pathToFileURL(join(process.cwd(), 'dist', 'storage', 'index.js')).href)) as StorageModule;
+export const storage = { storageFor: ocp.storageFor, isRemoteLocation: ocp.isRemoteLocation };
 
 let counter = 0;
 

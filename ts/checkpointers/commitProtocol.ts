@@ -159,14 +159,16 @@ export async function finishSave(save: StartedSave, handler: CheckpointHandler, 
   try {
     await commitSave(save, handler, writes);
   } catch (error) {
-    if (save.transfer?.aborted && save.process.isPrimary) {
-      await save.created.then(
-        () => save.storage.remove(save.tmpDir),
-        () => undefined,
-      );
+    if (save.transfer?.aborted) {
+      // The directory is the primary's: only it removes what the cancelled save wrote.
+      if (save.process.isPrimary) {
+        await save.created.then(
+          () => save.storage.remove(save.tmpDir),
+          () => undefined,
+        );
+      }
       throw save.transfer.error(error);
     }
-    if (save.transfer?.aborted) throw save.transfer.error(error);
     throw error;
   } finally {
     save.transfer?.close();

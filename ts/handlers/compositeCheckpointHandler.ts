@@ -19,6 +19,7 @@ import {
   type AsyncSaveContext,
   type CheckpointHandler,
   type FinalizeContext,
+  type SaveProcessContext,
   type HandlerClass,
   isAsyncHandler,
   type StorageContext,
@@ -62,6 +63,11 @@ interface PendingItem {
 
 function argsRepr(args: unknown): string {
   return typeof args === 'object' && args !== null ? `${(args as object).constructor?.name ?? 'object'}(...)` : String(args);
+}
+
+/** An item's view of a multi-process save: the same processes, barriers named after the item. */
+function itemProcess(mp: SaveProcessContext, name: string): SaveProcessContext {
+  return { ...mp, barrier: (phase: string) => mp.barrier(`${name}.${phase}`) };
 }
 
 /** Mirrors Python's `CompositeCheckpointHandler`; save and restore take `args.Composite`. */
@@ -208,7 +214,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
           directoryReady: itemReady,
           inPlace,
           storageOptions,
-          ...(mp ? { multiprocessing: { ...mp, barrier: (phase: string) => mp.barrier(`${name}.${phase}`) } } : {}),
+          ...(mp ? { multiprocessing: itemProcess(mp, name) } : {}),
           ...(context?.copyInputs !== undefined ? { copyInputs: context.copyInputs } : {}),
           ...(context?.transfer !== undefined ? { transfer: context.transfer } : {}),
         };
@@ -231,7 +237,7 @@ export class CompositeCheckpointHandler implements AsyncCheckpointHandler<Compos
       const mp = context?.multiprocessing;
       await item.handler.finalize(item.tmpDir, {
         storageOptions: item.storageOptions,
-        ...(mp ? { multiprocessing: { ...mp, barrier: (phase: string) => mp.barrier(`${item.name}.${phase}`) } } : {}),
+        ...(mp ? { multiprocessing: itemProcess(mp, item.name) } : {}),
       });
       await callNative(() => native.commitDirectory(item.tmpDir, item.finalDir, item.storageOptions ?? null));
     }

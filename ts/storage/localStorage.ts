@@ -4,14 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { InvalidArgumentError } from '../errors.js';
-import type { ByteRange, Storage, StorageEntry } from './storage.js';
-
-/** A range is two safe integers, `0 <= start <= end`. */
-export function checkRange(range: ByteRange): void {
-  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
-    throw new InvalidArgumentError(`Invalid byte range ${range.start}..${range.end}`);
-  }
-}
+import { type ByteRange, checkRange, type Storage, type StorageEntry } from './storage.js';
 
 /** A local path for `location` (`file://` URLs become paths). */
 function toPath(location: string): string {

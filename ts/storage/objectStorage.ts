@@ -5,8 +5,7 @@
  */
 import { callNative } from '../errors.js';
 import { native } from '../native.js';
-import { checkRange } from './localStorage.js';
-import type { ByteRange, Storage, StorageEntry, StorageOptions } from './storage.js';
+import { type ByteRange, checkRange, type Storage, type StorageEntry, type StorageOptions } from './storage.js';
 
 /** `location` without trailing slashes (but `scheme://bucket` keeps its `//`). */
 function trimSlashes(location: string): string {

@@ -11,10 +11,19 @@
 /** object_store configuration (credentials, region, endpoint...), passed to the native core. */
 export type StorageOptions = Record<string, string>;
 
+import { InvalidArgumentError } from '../errors.js';
+
 /** A half-open range of byte offsets. */
 export interface ByteRange {
   readonly start: number;
   readonly end: number;
+}
+
+/** A range is two safe integers, `0 <= start <= end`. */
+export function checkRange(range: ByteRange): void {
+  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
+    throw new InvalidArgumentError(`Invalid byte range ${range.start}..${range.end}`);
+  }
 }
 
 /** One entry of a directory listing. */

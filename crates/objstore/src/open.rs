@@ -182,73 +182,39 @@ fn cloud_store(location: &str, url: &Url, options: &StoreOptions) -> Result<Arc<
     };
     let retry = options.retry.to_object_store();
     let bucket_url = url.as_str();
+    // The three builders share their method names but no trait: one expansion per store.
+    macro_rules! build {
+        ($builder:ty, $key:ty, $name:literal) => {{
+            let mut builder = if options.use_env {
+                <$builder>::from_env()
+            } else {
+                <$builder>::new()
+            };
+            builder = builder.with_url(bucket_url);
+            for (key, value) in &options.config {
+                let parsed: $key = key
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| bad_key(key, $name))?;
+                builder = builder.with_config(parsed, value);
+            }
+            Arc::new(
+                builder
+                    .with_retry(retry)
+                    .with_http_connector(CountingConnector)
+                    .build()
+                    .map_err(refused)?,
+            )
+        }};
+    }
     let store: Arc<dyn ObjectStore> = match url.scheme() {
-        "s3" | "s3a" => {
-            let mut builder = if options.use_env {
-                AmazonS3Builder::from_env()
-            } else {
-                AmazonS3Builder::new()
-            };
-            builder = builder.with_url(bucket_url);
-            for (key, value) in &options.config {
-                let parsed: AmazonS3ConfigKey = key
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| bad_key(key, "Amazon S3"))?;
-                builder = builder.with_config(parsed, value);
-            }
-            Arc::new(
-                builder
-                    .with_retry(retry)
-                    .with_http_connector(CountingConnector)
-                    .build()
-                    .map_err(refused)?,
-            )
-        }
-        "gs" => {
-            let mut builder = if options.use_env {
-                GoogleCloudStorageBuilder::from_env()
-            } else {
-                GoogleCloudStorageBuilder::new()
-            };
-            builder = builder.with_url(bucket_url);
-            for (key, value) in &options.config {
-                let parsed: GoogleConfigKey = key
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| bad_key(key, "Google Cloud Storage"))?;
-                builder = builder.with_config(parsed, value);
-            }
-            Arc::new(
-                builder
-                    .with_retry(retry)
-                    .with_http_connector(CountingConnector)
-                    .build()
-                    .map_err(refused)?,
-            )
-        }
-        _ => {
-            let mut builder = if options.use_env {
-                MicrosoftAzureBuilder::from_env()
-            } else {
-                MicrosoftAzureBuilder::new()
-            };
-            builder = builder.with_url(bucket_url);
-            for (key, value) in &options.config {
-                let parsed: AzureConfigKey = key
-                    .to_ascii_lowercase()
-                    .parse()
-                    .map_err(|_| bad_key(key, "Azure Blob Storage"))?;
-                builder = builder.with_config(parsed, value);
-            }
-            Arc::new(
-                builder
-                    .with_retry(retry)
-                    .with_http_connector(CountingConnector)
-                    .build()
-                    .map_err(refused)?,
-            )
-        }
+        "s3" | "s3a" => build!(AmazonS3Builder, AmazonS3ConfigKey, "Amazon S3"),
+        "gs" => build!(
+            GoogleCloudStorageBuilder,
+            GoogleConfigKey,
+            "Google Cloud Storage"
+        ),
+        _ => build!(MicrosoftAzureBuilder, AzureConfigKey, "Azure Blob Storage"),
     };
     Ok(store)
 }
