@@ -102,3 +102,17 @@ test('the default barrier prefix comes from the launcher\'s job id', async (t) =
   t.is(runIdFromEnvironment({ TORCHELASTIC_RUN_ID: 'run/7 a', SLURM_JOB_ID: '' }), 'run_7_a');
   t.is(runIdFromEnvironment({ ORBAX_TS_RUN_ID: 'mine', SLURM_JOB_ID: '1' }), 'mine');
 });
+
+test('an arrival marker caught half-written is not taken for an arrival', async (t) => {
+  // A storage whose writes are visible empty for a while before their content lands.
+  class TornStorage extends MapStorage {
+    override async write(location: string, data: Uint8Array | string): Promise<void> {
+      await super.write(location, '');
+      await new Promise((r) => setTimeout(r, 20));
+      await super.write(location, data);
+    }
+  }
+  const storage = new TornStorage();
+  await Promise.all([0, 1, 2, 3].map((i) => barrierOf(storage, i, { timeoutMs: 3000 })));
+  t.deepEqual([...storage.files.keys()], ['mem:/root/.sync/save.5.written/released']);
+});

@@ -165,3 +165,14 @@ test('todeleteFullPath moves deleted steps to the bucket path with a timestamped
     message: 'todeleteFullPath moves deleted steps within an object-store bucket; use todeleteSubdir for a local root.',
   });
 });
+
+test('local writes publish whole files: no temporary name is left behind, and writeIfAbsent keeps the first', async (t) => {
+  const root = await localRoot(t);
+  const s = storage.storageFor(root);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => s.write(s.join(root, 'f'), `value ${i}`)));
+  t.regex(Buffer.from((await s.read(s.join(root, 'f')))!).toString(), /^value \d+$/);
+  const created = await Promise.all(Array.from({ length: 10 }, (_, i) => s.writeIfAbsent(s.join(root, 'once'), `writer ${i}`)));
+  t.is(created.filter(Boolean).length, 1);
+  t.is(Buffer.from((await s.read(s.join(root, 'once')))!).toString(), `writer ${created.indexOf(true)}`);
+  t.deepEqual((await s.list(root)).map((e) => e.name), ['f', 'once']);
+});

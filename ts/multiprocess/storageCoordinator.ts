@@ -17,6 +17,7 @@ import type { Storage } from '../storage/storage.js';
 import type { BarrierRequest, Coordinator } from './coordinator.js';
 
 const RELEASED = 'released';
+const TOKEN = /^[0-9a-f]{24}$/;
 const arrivedName = (index: number): string => `arrived.process_${index}`;
 
 /** Barrier keys become one path component. */
@@ -84,9 +85,10 @@ export class StorageCoordinator implements Coordinator {
   private async arrivedTokens(dir: string, count: number): Promise<string[] | undefined> {
     const names = new Set((await this.storage.list(dir)).map((e) => e.name));
     for (let i = 0; i < count; i += 1) if (!names.has(arrivedName(i))) return undefined;
-    const tokens = await Promise.all(Array.from({ length: count }, (_, i) => this.storage.read(this.storage.join(dir, arrivedName(i)))));
-    if (tokens.some((t) => t === undefined)) return undefined;
-    return tokens.map((t) => Buffer.from(t!).toString('utf8'));
+    const read = await Promise.all(Array.from({ length: count }, (_, i) => this.storage.read(this.storage.join(dir, arrivedName(i)))));
+    const tokens = read.map((t) => (t === undefined ? '' : Buffer.from(t).toString('utf8')));
+    // A marker caught while being written (storages without atomic writes) is not there yet.
+    return tokens.every((t) => TOKEN.test(t)) ? tokens : undefined;
   }
 
   private async releasedFor(dir: string, token: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 /** {@link Storage} on the local file system (node:fs), for absolute paths and `file://` URLs. */
-import { cp, mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { cp, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -113,19 +114,27 @@ class LocalStorage implements Storage {
 
   async write(location: string, data: Uint8Array | string): Promise<void> {
     const path = toPath(location);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, data);
+    const temp = await writeTemp(path, data);
+    try {
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
 
   async writeIfAbsent(location: string, data: Uint8Array | string): Promise<boolean> {
     const path = toPath(location);
-    await mkdir(dirname(path), { recursive: true });
+    const temp = await writeTemp(path, data);
     try {
-      await writeFile(path, data, { flag: 'wx' });
+      // A hard link publishes the complete file, and fails if the name is taken.
+      await link(temp, path);
       return true;
     } catch (error) {
       if (errorCode(error) === 'EEXIST') return false;
       throw error;
+    } finally {
+      await rm(temp, { force: true });
     }
   }
 
@@ -143,4 +152,15 @@ class LocalStorage implements Storage {
 }
 
 /** The local file system. */
+/**
+ * Writes `data` next to `path` under a temporary name and returns that name, so that the caller
+ * can publish the complete file at once (readers never see a partial one).
+ */
+async function writeTemp(path: string, data: Uint8Array | string): Promise<string> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.orbax-ts-tmp-${randomBytes(6).toString('hex')}`;
+  await writeFile(temp, data);
+  return temp;
+}
+
 export const localStorage: Storage = new LocalStorage();

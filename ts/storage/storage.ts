@@ -65,9 +65,15 @@ export interface Storage {
    * range past the end of the file is an error.
    */
   read(location: string, range?: ByteRange): Promise<Uint8Array | undefined>;
-  /** Writes a whole file (creating parent directories locally), replacing any previous one. */
+  /**
+   * Writes a whole file (creating parent directories locally), replacing any previous one
+   * atomically: readers see the old file or the complete new one, never a part.
+   */
   write(location: string, data: Uint8Array | string): Promise<void>;
-  /** Creates the file only if absent (O_EXCL locally, a conditional PUT remotely); false if it existed. */
+  /**
+   * Creates the file only if absent, atomically (a hard link of a complete temporary file
+   * locally, a conditional PUT remotely); false if it existed.
+   */
   writeIfAbsent(location: string, data: Uint8Array | string): Promise<boolean>;
   /** `mkdir -p` locally; nothing on object stores (prefixes exist once written). */
   makeDirectory(location: string): Promise<void>;
